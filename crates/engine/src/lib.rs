@@ -1,0 +1,32 @@
+//! voiceprint-engine: speaker embeddings, scoring and calibration.
+//!
+//! (skeleton: owned by the engine helpers; modules: `fbank`, `campplus`, `ge2e`,
+//! `torch` (weight readers), `scoring`, `calibration`, `handle`)
+
+/// Identifies a model family; stored with every voiceprint so scores are only ever
+/// computed between embeddings of the same model.
+pub type ModelId = &'static str;
+
+/// A speaker-embedding model. Implementations own their feature extraction: the
+/// trait promises nothing about feature type or embedding dimension.
+pub trait Embedder: Send + Sync {
+    /// Stable model identifier, e.g. `"campplus"` or `"ge2e"`.
+    fn model_id(&self) -> ModelId;
+    /// Embedding dimension (192 for CAM++, 256 for GE2E).
+    fn dim(&self) -> usize;
+    /// Embed 16 kHz mono samples in [-1, 1] (already DC-free and resampled).
+    fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError>;
+}
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model weights: {0}")]
+    Weights(String),
+    #[error("audio too short for an embedding: {0}")]
+    TooShort(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error(transparent)]
+    Audio(#[from] voiceprint_audio::AudioError),
+}
