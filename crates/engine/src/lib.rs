@@ -3,6 +3,11 @@
 //! (skeleton: owned by the engine helpers; modules: `fbank`, `campplus`, `ge2e`,
 //! `torch` (weight readers), `scoring`, `calibration`, `handle`)
 
+pub mod calibration;
+pub mod cohort;
+pub mod metrics;
+pub mod scoring;
+
 /// Identifies a model family; stored with every voiceprint so scores are only ever
 /// computed between embeddings of the same model.
 pub type ModelId = &'static str;
@@ -29,4 +34,18 @@ pub enum EngineError {
     Inference(String),
     #[error(transparent)]
     Audio(#[from] voiceprint_audio::AudioError),
+    #[error("embedding dimension mismatch: expected {expected}, got {got}")]
+    DimensionMismatch { expected: usize, got: usize },
+    #[error("model mismatch: voiceprint is from {expected:?}, embedding from {got:?}")]
+    ModelMismatch { expected: String, got: String },
+    #[error("invalid embedding: {0}")]
+    InvalidEmbedding(String),
+    #[error("invalid voiceprint bytes: {0}")]
+    InvalidVoiceprint(String),
+    #[error("cohort: {0}")]
+    Cohort(String),
+    #[error("calibration: {0}")]
+    Calibration(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
