@@ -5,8 +5,11 @@
 
 pub mod calibration;
 pub mod cohort;
+pub mod ge2e;
+pub mod mel;
 pub mod metrics;
 pub mod scoring;
+pub mod torch_legacy;
 
 /// Identifies a model family; stored with every voiceprint so scores are only ever
 /// computed between embeddings of the same model.
