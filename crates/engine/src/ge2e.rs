@@ -37,8 +37,8 @@ struct LstmLayer {
     input: usize,
     /// (4·hidden × input), PyTorch gate order i, f, g, o.
     w_ih: Vec<f32>,
-    /// (4·hidden × hidden).
-    w_hh: Vec<f32>,
+    /// W_hhᵀ, (hidden × 4·hidden): the recurrent kernel streams its rows.
+    w_hh_t: Vec<f32>,
     /// b_ih + b_hh, folded at load.
     bias: Vec<f32>,
 }
@@ -89,7 +89,7 @@ impl Ge2e {
             layers.push(LstmLayer {
                 input,
                 w_ih: get(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?,
-                w_hh: get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?,
+                w_hh_t: transpose(&get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?, GATES, HIDDEN),
                 bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
             });
         }
@@ -157,10 +157,10 @@ impl Ge2e {
                 if t > 0 {
                     let (prev, _) = out.split_at(t * p * HIDDEN);
                     let h_prev = &prev[(t - 1) * p * HIDDEN..];
-                    sgemm_bt(p, HIDDEN, GATES, h_prev, &layer.w_hh, g, 1.0);
+                    kernels::recurrent(h_prev, &layer.w_hh_t, g);
                 }
                 let h_t = &mut out[t * p * HIDDEN..(t + 1) * p * HIDDEN];
-                lstm_cell(g, &mut c, h_t);
+                kernels::lstm_cell(g, &mut c, h_t);
             }
             h = out;
         }
@@ -216,29 +216,6 @@ pub fn partial_starts(n_samples: usize) -> Vec<usize> {
     starts
 }
 
-/// PyTorch LSTM cell on gate pre-activations `g` (partials × 4·hidden, order
-/// i, f, g, o); updates `c` in place and writes the new hidden state to `h`.
-fn lstm_cell(g: &[f32], c: &mut [f32], h: &mut [f32]) {
-    for ((gates, c), h) in g.chunks_exact(GATES).zip(c.chunks_exact_mut(HIDDEN)).zip(h.chunks_exact_mut(HIDDEN)) {
-        let (gi, rest) = gates.split_at(HIDDEN);
-        let (gf, rest) = rest.split_at(HIDDEN);
-        let (gg, go) = rest.split_at(HIDDEN);
-        for j in 0..HIDDEN {
-            let i = sigmoid(gi[j]);
-            let f = sigmoid(gf[j]);
-            let o = sigmoid(go[j]);
-            let cj = f * c[j] + i * gg[j].tanh();
-            c[j] = cj;
-            h[j] = o * cj.tanh();
-        }
-    }
-}
-
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 fn l2_normalise(v: &mut [f32]) -> Result<(), EngineError> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if !(norm > 0.0 && norm.is_finite()) {
@@ -246,6 +223,198 @@ fn l2_normalise(v: &mut [f32]) -> Result<(), EngineError> {
     }
     v.iter_mut().for_each(|x| *x /= norm);
     Ok(())
+}
+
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+/// The per-time-step hot loops, compiled twice: for AVX2+FMA (chosen at run
+/// time) and for the baseline target. Written as plain loops over fixed-size
+/// blocks so the compiler vectorises them; no intrinsics, no `unsafe` beyond
+/// calling the `target_feature` variant after detecting the feature.
+mod kernels {
+    use super::{GATES, HIDDEN};
+
+    /// `g (P × 4H) += h (P × H) · w_t (H × 4H)`.
+    pub(super) fn recurrent(h: &[f32], w_t: &[f32], g: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            unsafe { recurrent_avx2(h, w_t, g) };
+            return;
+        }
+        recurrent_body::<false>(h, w_t, g)
+    }
+
+    /// PyTorch LSTM cell on gate pre-activations `g` (P × 4H, order i, f, g, o):
+    /// updates `c` (P × H) in place and writes the new hidden state to `h`.
+    pub(super) fn lstm_cell(g: &[f32], c: &mut [f32], h: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            unsafe { lstm_cell_avx2(g, c, h) };
+            return;
+        }
+        lstm_cell_body::<false>(g, c, h)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn recurrent_avx2(h: &[f32], w_t: &[f32], g: &mut [f32]) {
+        recurrent_body::<true>(h, w_t, g)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lstm_cell_avx2(g: &[f32], c: &mut [f32], h: &mut [f32]) {
+        lstm_cell_body::<true>(g, c, h)
+    }
+
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+        if FMA {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+
+    /// Partials per register block and gate columns per register block:
+    /// 4 × 16 accumulators fill eight AVX registers.
+    const ROWS: usize = 4;
+    const COLS: usize = 16;
+
+    #[inline(always)]
+    fn recurrent_body<const FMA: bool>(h: &[f32], w_t: &[f32], g: &mut [f32]) {
+        let p = g.len() / GATES;
+        let mut r0 = 0;
+        while r0 < p {
+            let rows = (p - r0).min(ROWS);
+            for c0 in (0..GATES).step_by(COLS) {
+                let mut acc = [[0f32; COLS]; ROWS];
+                for k in 0..HIDDEN {
+                    let w: &[f32; COLS] = w_t[k * GATES + c0..k * GATES + c0 + COLS].try_into().unwrap_or(&[0.0; COLS]);
+                    for r in 0..ROWS {
+                        // Rows past the end multiply zeros; kept fixed-size so the loop vectorises.
+                        let hk = if r < rows { h[(r0 + r) * HIDDEN + k] } else { 0.0 };
+                        for i in 0..COLS {
+                            acc[r][i] = madd::<FMA>(w[i], hk, acc[r][i]);
+                        }
+                    }
+                }
+                for (r, acc_row) in acc.iter().enumerate().take(rows) {
+                    let out = &mut g[(r0 + r) * GATES + c0..(r0 + r) * GATES + c0 + COLS];
+                    for (o, a) in out.iter_mut().zip(acc_row) {
+                        *o += a;
+                    }
+                }
+            }
+            r0 += rows;
+        }
+    }
+
+    #[inline(always)]
+    fn lstm_cell_body<const FMA: bool>(g: &[f32], c: &mut [f32], h: &mut [f32]) {
+        for ((gates, c), h) in g.chunks_exact(GATES).zip(c.chunks_exact_mut(HIDDEN)).zip(h.chunks_exact_mut(HIDDEN)) {
+            let (gi, rest) = gates.split_at(HIDDEN);
+            let (gf, rest) = rest.split_at(HIDDEN);
+            let (gg, go) = rest.split_at(HIDDEN);
+            for j in 0..HIDDEN {
+                let i = sigmoid::<FMA>(gi[j]);
+                let f = sigmoid::<FMA>(gf[j]);
+                let o = sigmoid::<FMA>(go[j]);
+                let cj = madd::<FMA>(f, c[j], i * tanh::<FMA>(gg[j]));
+                c[j] = cj;
+                h[j] = o * tanh::<FMA>(cj);
+            }
+        }
+    }
+
+    /// exp(x) for f32, branch-free so it vectorises: Cephes `expf` range
+    /// reduction and polynomial (max relative error ≈ 2e-7 on the clamped range).
+    #[inline(always)]
+    pub(super) fn exp<const FMA: bool>(x: f32) -> f32 {
+        let x = x.clamp(-87.0, 88.0);
+        // Round to nearest via the 1.5·2²³ trick (vectorises, unlike round()).
+        const MAGIC: f32 = 12_582_912.0;
+        let n = madd::<FMA>(x, std::f32::consts::LOG2_E, MAGIC) - MAGIC;
+        let r = madd::<FMA>(n, -0.693_359_4, x);
+        let r = madd::<FMA>(n, 2.121_944_4e-4, r);
+        let mut y = 1.987_569_1e-4f32;
+        y = madd::<FMA>(y, r, 1.398_199_9e-3);
+        y = madd::<FMA>(y, r, 8.333_452e-3);
+        y = madd::<FMA>(y, r, 4.166_579_6e-2);
+        y = madd::<FMA>(y, r, 1.666_666_5e-1);
+        y = madd::<FMA>(y, r, 5.000_000_1e-1);
+        let y = madd::<FMA>(y, r * r, r + 1.0);
+        let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+        y * scale
+    }
+
+    #[inline(always)]
+    pub(super) fn sigmoid<const FMA: bool>(x: f32) -> f32 {
+        1.0 / (1.0 + exp::<FMA>(-x))
+    }
+
+    /// tanh(x) = 2·σ(2x) − 1; absolute error ≈ 1e-7, which is what the LSTM sees.
+    #[inline(always)]
+    pub(super) fn tanh<const FMA: bool>(x: f32) -> f32 {
+        2.0 / (1.0 + exp::<FMA>(-2.0 * x)) - 1.0
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn fast_exp_sigmoid_tanh_are_accurate() {
+            let mut worst_exp = 0f64;
+            let mut worst_act = 0f64;
+            for i in -20_000..=20_000 {
+                let x = i as f32 * 0.004; // [-80, 80]
+                let e = f64::from(exp::<false>(x));
+                let want = f64::from(x).exp();
+                worst_exp = worst_exp.max(((e - want) / want).abs());
+                let s = f64::from(sigmoid::<false>(x));
+                let t = f64::from(tanh::<false>(x));
+                worst_act = worst_act.max((s - 1.0 / (1.0 + (-f64::from(x)).exp())).abs());
+                worst_act = worst_act.max((t - f64::from(x).tanh()).abs());
+            }
+            assert!(worst_exp < 1e-6, "exp rel error {worst_exp}");
+            assert!(worst_act < 1e-6, "activation abs error {worst_act}");
+            // Out-of-range inputs saturate instead of producing inf/NaN.
+            let tiny = exp::<false>(-1000.0);
+            assert!(tiny > 0.0 && tiny < 1e-37, "{tiny}");
+            assert!(exp::<false>(1000.0).is_finite());
+            assert!(sigmoid::<false>(-1000.0) < 1e-37);
+            assert_eq!(tanh::<false>(1000.0), 1.0);
+        }
+
+        #[test]
+        fn recurrent_kernel_matches_naive_product_for_any_row_count() {
+            for p in [1usize, 3, 4, 5, 9] {
+                let h: Vec<f32> = (0..p * HIDDEN).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+                let w_t: Vec<f32> = (0..HIDDEN * GATES).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
+                let mut g: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
+                let mut want = g.clone();
+                for r in 0..p {
+                    for j in 0..GATES {
+                        want[r * GATES + j] += (0..HIDDEN).map(|k| h[r * HIDDEN + k] * w_t[k * GATES + j]).sum::<f32>();
+                    }
+                }
+                recurrent(&h, &w_t, &mut g);
+                let diff = g.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-4, "p={p}: {diff}");
+            }
+        }
+    }
 }
 
 /// `c = a · bᵀ + beta·c` with a (m × k), b (n × k), c (m × n), all row-major.
@@ -331,9 +500,15 @@ mod tests {
                 let mut g = layer.bias.clone();
                 for (r, gr) in g.iter_mut().enumerate() {
                     *gr += (0..layer.input).map(|k| layer.w_ih[r * layer.input + k] * x[k]).sum::<f32>();
-                    *gr += (0..HIDDEN).map(|k| layer.w_hh[r * HIDDEN + k] * h[k]).sum::<f32>();
+                    *gr += (0..HIDDEN).map(|k| layer.w_hh_t[k * GATES + r] * h[k]).sum::<f32>();
                 }
-                lstm_cell(&g, &mut c, &mut h);
+                // Exact libm activations: also checks the fast ones inside the model.
+                for j in 0..HIDDEN {
+                    let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+                    let cj = sig(g[HIDDEN + j]) * c[j] + sig(g[j]) * g[2 * HIDDEN + j].tanh();
+                    c[j] = cj;
+                    h[j] = sig(g[3 * HIDDEN + j]) * cj.tanh();
+                }
                 out.push(h.clone());
             }
             seq = out;
