@@ -1,0 +1,104 @@
+//! Shared model/audio options and the one path from a file to an embedding. Every
+//! subcommand goes through [`EmbedOptions::embed_file`] so eval, compare and embed see
+//! exactly the same front end.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use voiceprint_audio::DecodeOptions;
+use voiceprint_engine::models::{load_embedder, ModelKind, ModelPaths};
+use voiceprint_engine::Embedder;
+
+use crate::error::CliError;
+
+/// Embedding model to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelChoice {
+    /// CAM++ (3D-Speaker), 192-d; the default and more accurate model.
+    Campplus,
+    /// GE2E (Resemblyzer), 256-d; faster.
+    Ge2e,
+}
+
+impl ModelChoice {
+    pub fn kind(self) -> ModelKind {
+        match self {
+            ModelChoice::Campplus => ModelKind::Campplus,
+            ModelChoice::Ge2e => ModelKind::Ge2e,
+        }
+    }
+}
+
+/// Channel applied to every file before embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Channel {
+    /// The audio as decoded (resampled to 16 kHz).
+    Wideband,
+    /// Simulated telephone line: 16 kHz → 8 kHz G.711 μ-law → 16 kHz.
+    Telephone,
+}
+
+/// Options shared by every subcommand that embeds audio.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Embedding model.
+    #[arg(long, value_enum, default_value = "campplus", env = "VOICEPRINT_MODEL")]
+    pub model: ModelChoice,
+    /// Folder holding the model weights (`campplus/campplus_cn_en_common.pt`,
+    /// `ge2e/pretrained.pt`), as written by scripts/fetch-models.sh.
+    #[arg(long, value_name = "DIR", env = "VOICEPRINT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+/// A loaded model plus the front-end settings to feed it.
+#[derive(Clone)]
+pub struct EmbedOptions {
+    pub embedder: Arc<dyn Embedder>,
+    pub channel: Channel,
+}
+
+/// One embedded recording.
+#[derive(Debug, Clone)]
+pub struct EmbeddedFile {
+    pub embedding: Vec<f32>,
+    pub net_speech_seconds: f64,
+    pub duration_seconds: f64,
+}
+
+impl ModelArgs {
+    /// Loads the chosen model's weights.
+    pub fn load(&self, channel: Channel) -> Result<EmbedOptions, CliError> {
+        let paths = ModelPaths::from_dir(&self.models_dir);
+        let embedder = load_embedder(self.model.kind(), &paths)?;
+        tracing::info!(model = embedder.model_id(), dim = embedder.dim(), "model loaded");
+        Ok(EmbedOptions { embedder, channel })
+    }
+}
+
+impl EmbedOptions {
+    pub fn model_id(&self) -> &'static str {
+        self.embedder.model_id()
+    }
+
+    /// Decode → (telephone channel) → speech-only samples → embedding.
+    pub fn embed_file(&self, path: &Path) -> Result<EmbeddedFile, CliError> {
+        let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
+        let prepared =
+            voiceprint_audio::prepare_file(path, &DecodeOptions::default()).map_err(audio_err)?;
+        let duration_seconds = prepared.samples_16k.len() as f64 / 16_000.0;
+        let (samples, net_speech_seconds) = match self.channel {
+            Channel::Wideband => (prepared.samples_16k, prepared.net_speech_seconds),
+            Channel::Telephone => {
+                let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
+                (phone, prepared.net_speech_seconds)
+            }
+        };
+        let embedding = self
+            .embedder
+            .embed(&samples)
+            .map_err(|source| CliError::Embedding { path: path.to_owned(), source })?;
+        tracing::debug!(file = %path.display(), net_speech_seconds, "embedded");
+        Ok(EmbeddedFile { embedding, net_speech_seconds, duration_seconds })
+    }
+}

@@ -1,0 +1,196 @@
+//! Trial lists (`enroll[,enroll...]<TAB>test[<TAB>label]`) and scoring them: each
+//! distinct file is embedded once, in parallel; each distinct enrollment becomes one
+//! voiceprint.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use voiceprint_engine::calibration::ScoreKind;
+use voiceprint_engine::cohort::Cohort;
+use voiceprint_engine::metrics::ScoreSet;
+use voiceprint_engine::scoring::{EnrollmentSample, SNormConfig, Voiceprint};
+
+use crate::error::CliError;
+use crate::model::{EmbedOptions, EmbeddedFile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Target,
+    Nontarget,
+    Spoof,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Target => "target",
+            Label::Nontarget => "nontarget",
+            Label::Spoof => "spoof",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Trial {
+    /// The enrollment field as written (used as the voiceprint cache key and in outputs).
+    pub enroll_field: String,
+    pub test_field: String,
+    pub enroll: Vec<PathBuf>,
+    pub test: PathBuf,
+    pub label: Option<Label>,
+}
+
+/// Reads a trial list; relative paths are relative to the list's folder. Blank lines
+/// and lines starting with `#` are skipped.
+pub fn read_trials(path: &Path) -> Result<Vec<Trial>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() { p.to_owned() } else { base.join(p) }
+    };
+    let mut trials = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err = |message: String| CliError::Trials { path: path.to_owned(), line: i + 1, message };
+        let fields: Vec<&str> = line.split('\t').collect();
+        if !(2..=3).contains(&fields.len()) {
+            return Err(err(format!(
+                "expected `enroll<TAB>test[<TAB>label]`, found {} tab-separated fields",
+                fields.len()
+            )));
+        }
+        let enroll: Vec<PathBuf> =
+            fields[0].split(',').map(str::trim).filter(|s| !s.is_empty()).map(resolve).collect();
+        if enroll.is_empty() || fields[1].trim().is_empty() {
+            return Err(err("empty enrollment or test path".into()));
+        }
+        let label = match fields.get(2).map(|s| s.trim()) {
+            None | Some("") => None,
+            Some("target") => Some(Label::Target),
+            Some("nontarget") => Some(Label::Nontarget),
+            Some("spoof") => Some(Label::Spoof),
+            Some(other) => {
+                return Err(err(format!("unknown label {other:?} (expected target, nontarget or spoof)")))
+            }
+        };
+        trials.push(Trial {
+            enroll_field: fields[0].to_owned(),
+            test_field: fields[1].trim().to_owned(),
+            enroll,
+            test: resolve(fields[1].trim()),
+            label,
+        });
+    }
+    if trials.is_empty() {
+        return Err(CliError::Trials { path: path.to_owned(), line: 0, message: "no trials in file".into() });
+    }
+    Ok(trials)
+}
+
+/// Trials with their raw scores (`None` when a file of the trial failed to embed).
+pub struct ScoredTrials {
+    pub trials: Vec<Trial>,
+    pub raw: Vec<Option<f64>>,
+    pub kind: ScoreKind,
+    pub files: usize,
+    pub failed_files: usize,
+}
+
+impl ScoredTrials {
+    /// Target / non-target raw scores (skipped and unlabelled trials left out).
+    pub fn score_set(&self) -> Result<ScoreSet, CliError> {
+        let (t, n) = (self.scores_with(Label::Target), self.scores_with(Label::Nontarget));
+        ScoreSet::new(t, n).map_err(|e| CliError::Failed(format!("cannot compute metrics: {e}")))
+    }
+
+    pub fn scores_with(&self, label: Label) -> Vec<f64> {
+        self.trials
+            .iter()
+            .zip(&self.raw)
+            .filter(|(t, _)| t.label == Some(label))
+            .filter_map(|(_, s)| *s)
+            .collect()
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.raw.iter().filter(|s| s.is_none()).count()
+    }
+}
+
+/// Embeds every distinct file once and scores every trial.
+pub fn score_trials(
+    trials: Vec<Trial>,
+    opts: &EmbedOptions,
+    cohort: Option<&Cohort>,
+) -> Result<ScoredTrials, CliError> {
+    let files: BTreeSet<&Path> =
+        trials.iter().flat_map(|t| t.enroll.iter().map(PathBuf::as_path).chain([t.test.as_path()])).collect();
+    let files: Vec<&Path> = files.into_iter().collect();
+    let bar = crate::commands::progress(files.len() as u64, "embedding");
+    let embedded: HashMap<&Path, EmbeddedFile> = files
+        .par_iter()
+        .filter_map(|&f| {
+            let r = opts.embed_file(f);
+            bar.inc(1);
+            match r {
+                Ok(e) => Some((f, e)),
+                Err(e) => {
+                    tracing::warn!("skipping file: {e}");
+                    None
+                }
+            }
+        })
+        .collect();
+    bar.finish_and_clear();
+    let n_files = files.len();
+    let failed_files = n_files - embedded.len();
+    if embedded.is_empty() {
+        return Err(CliError::Failed(format!("none of the {} files could be embedded", files.len())));
+    }
+    if failed_files > 0 {
+        eprintln!("warning: {failed_files} of {} files could not be embedded (see warnings); their trials are skipped", files.len());
+    }
+
+    let model = opts.model_id();
+    let mut voiceprints: HashMap<&str, Option<Voiceprint>> = HashMap::new();
+    let mut raw = Vec::with_capacity(trials.len());
+    for t in &trials {
+        let vp = voiceprints
+            .entry(t.enroll_field.as_str())
+            .or_insert_with(|| {
+                let samples: Option<Vec<EnrollmentSample<'_>>> = t
+                    .enroll
+                    .iter()
+                    .map(|p| {
+                        embedded.get(p.as_path()).map(|e| EnrollmentSample {
+                            embedding: &e.embedding,
+                            net_speech_seconds: e.net_speech_seconds,
+                        })
+                    })
+                    .collect();
+                samples.and_then(|s| Voiceprint::enroll(model, &s).ok())
+            })
+            .as_ref();
+        let score = match (vp, embedded.get(t.test.as_path())) {
+            (Some(vp), Some(test)) => {
+                let cos = vp.score(model, &test.embedding)?;
+                Some(match cohort {
+                    Some(c) => c.s_norm(model, cos, vp.values(), &test.embedding, SNormConfig::default())?,
+                    None => f64::from(cos),
+                })
+            }
+            _ => None,
+        };
+        raw.push(score);
+    }
+    let kind = if cohort.is_some() { ScoreKind::SNorm } else { ScoreKind::Cosine };
+    drop(voiceprints);
+    drop(files);
+    drop(embedded);
+    Ok(ScoredTrials { trials, raw, kind, files: n_files, failed_files })
+}
