@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Build reproducible speaker-verification trial lists from ../shared/data.
+
+Writes (default under ./eval/, git-ignored):
+
+  eval/audiomnist-az-16k/trials.tsv              all speakers x all test segments
+  eval/audiomnist-az-16k/trials-same-gender.tsv  targets + same-gender non-targets only
+  eval/audiomnist-az-16k/audio/*.wav             concatenated enrollment / test segments
+  eval/fsdd-8k/trials.tsv, eval/fsdd-8k/audio/*.wav
+
+The digit sets hold ~0.4-1.3 s takes, so segments are made by concatenating takes with
+sox (Voice ID enrolls on ~30 s of net speech and verifies on 5-10 s):
+  * enrollment: two files of concatenated takes, listed with ',' in the trial list
+    (exercises multi-recording enrollment), together ~10-30 s of net speech;
+  * test: segments of consecutive other takes, ~3-5 s of net speech each.
+Every non-target pairs an enrollment with another speaker's test segment.
+
+The 8 kHz mu-law condition is the AudioMNIST list evaluated with
+`voiceprint eval --channel telephone` (the CLI simulates the channel), so no second list
+is written for it.
+
+Reproducible: fixed seed, sorted inputs, sox output is deterministic. Needs python3 + sox.
+Usage: scripts/make-trials.py [--data ../shared/data] [--out eval] [--seed 2024]
+"""
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+
+def sox_concat(inputs, out):
+    """Concatenate audio files (same rate) into one 16-bit PCM WAV."""
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.wav")
+    subprocess.run(["sox", *map(str, inputs), "-b", "16", "-e", "signed-integer", str(tmp)], check=True)
+    os.replace(tmp, out)
+
+
+def write_list(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for enroll, test, label in rows:
+            f.write(f"{','.join(enroll)}\t{test}\t{label}\n")
+    print(f"wrote {path}: {len(rows)} trials "
+          f"({sum(r[2] == 'target' for r in rows)} target, {sum(r[2] == 'nontarget' for r in rows)} nontarget)")
+
+
+def build(speakers, out_dir, rng, enroll_takes, test_takes, max_tests, enrollments_per_speaker=1):
+    """speakers: {id: [files]} -> (rows, segment map). Takes are shuffled per speaker with
+    `rng`; each enrollment and each test segment uses disjoint takes of its speaker."""
+    audio = out_dir / "audio"
+    enrolls = []  # (speaker, [relative paths])
+    tests = []  # (speaker, relative path)
+    for spk in sorted(speakers):
+        files = sorted(speakers[spk])
+        rng.shuffle(files)
+        n_enroll = enroll_takes(len(files))
+        need = enrollments_per_speaker * n_enroll + test_takes
+        if len(files) < need:
+            print(f"  skipping speaker {spk}: {len(files)} takes < {need}", file=sys.stderr)
+            continue
+        pos = 0
+        for e in range(enrollments_per_speaker):
+            takes = files[pos:pos + n_enroll]
+            pos += n_enroll
+            half = len(takes) // 2
+            parts = []
+            for k, chunk in enumerate((takes[:half], takes[half:])):
+                rel = f"audio/enroll_{spk}_{e}{'ab'[k]}.wav"
+                sox_concat(chunk, out_dir / rel)
+                parts.append(rel)
+            enrolls.append((spk, parts))
+        for t in range(max_tests):
+            takes = files[pos:pos + test_takes]
+            if len(takes) < test_takes:
+                break
+            pos += test_takes
+            rel = f"audio/test_{spk}_{t}.wav"
+            sox_concat(takes, out_dir / rel)
+            tests.append((spk, rel))
+    rows = []
+    for spk, parts in enrolls:
+        for tspk, rel in tests:
+            rows.append((parts, rel, "target" if tspk == spk else "nontarget"))
+    return rows
+
+
+def audiomnist(data, out, seed):
+    root = data / "audiomnist-az-16k"
+    gender = {}
+    with open(root / "metadata.txt") as f:
+        for row in csv.reader(f):
+            if row and row[0].strip().isdigit():
+                gender[int(row[0])] = row[-1].strip()
+    speakers = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(d.glob("*.flac"))
+        if files:
+            speakers[d.name] = files
+    out_dir = out / "audiomnist-az-16k"
+    # ~1.3 s takes with ~0.6 s of speech: 12-24 takes enroll (~8-15 s net, up to ~30 s
+    # gross), 6 takes per test (~3-5 s net).
+    rows = build(
+        speakers, out_dir, random.Random(seed),
+        enroll_takes=lambda n: max(12, min(24, n // 2)), test_takes=6, max_tests=4,
+    )
+    write_list(out_dir / "trials.tsv", rows)
+
+    def spk_of(rel):
+        return int(Path(rel).stem.split("_")[1])
+
+    same = [r for r in rows
+            if r[2] == "target" or gender.get(spk_of(r[0][0])) == gender.get(spk_of(r[1]))]
+    write_list(out_dir / "trials-same-gender.tsv", same)
+
+
+def fsdd(data, out, seed):
+    root = data / "fsdd-8k"
+    speakers = {}
+    for f in sorted(root.glob("*.wav")):
+        speakers.setdefault(f.stem.split("_")[1], []).append(f)
+    out_dir = out / "fsdd-8k"
+    # ~0.45 s takes, nearly all speech: 3 disjoint enrollments of 40 takes (~15 s net)
+    # per speaker and 20 tests of 10 takes (~4 s) each.
+    rows = build(
+        speakers, out_dir, random.Random(seed + 1),
+        enroll_takes=lambda n: 40, test_takes=10, max_tests=20, enrollments_per_speaker=3,
+    )
+    write_list(out_dir / "trials.tsv", rows)
+
+
+def main():
+    here = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=here.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=here / "eval")
+    ap.add_argument("--seed", type=int, default=2024)
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"data folder {args.data} not found (expected ../shared/data)")
+    audiomnist(args.data, args.out, args.seed)
+    fsdd(args.data, args.out, args.seed)
+
+
+if __name__ == "__main__":
+    main()
