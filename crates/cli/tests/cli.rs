@@ -1,0 +1,270 @@
+//! End-to-end tests of the `voiceprint` binary on audio generated with espeak-ng: two
+//! espeak voices play two "speakers". Tests skip (pass with a message) when espeak-ng or
+//! the model weights are missing.
+//!
+//! Add here: anything observable from the command line (output format, exit codes).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const BIN: &str = env!("CARGO_BIN_EXE_voiceprint");
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("VOICEPRINT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+/// Weight file of each model, relative to the models folder.
+fn weights(model: &str) -> PathBuf {
+    match model {
+        "campplus" => models_dir().join("campplus/campplus_cn_en_common.pt"),
+        _ => models_dir().join("ge2e/pretrained.pt"),
+    }
+}
+
+fn have_model(model: &str) -> bool {
+    let ok = weights(model).is_file();
+    if !ok {
+        eprintln!("skipping: {} not found (run scripts/fetch-models.sh)", weights(model).display());
+    }
+    ok
+}
+
+/// The model the scoring tests use: CAM++ when present, else GE2E.
+fn any_model() -> Option<&'static str> {
+    ["campplus", "ge2e"].into_iter().find(|m| weights(m).is_file()).or_else(|| {
+        eprintln!("skipping: no model weights under {}", models_dir().display());
+        None
+    })
+}
+
+const SENTENCES: [&str; 4] = [
+    "The quick brown fox jumps over the lazy dog while the farmer watches from the old wooden gate.",
+    "Please verify my identity so that I can check the balance of my savings account today.",
+    "Seven silver swans swam silently across the calm lake as the sun went down behind the hills.",
+    "My voice is my password, and I would like to speak with someone about my recent order.",
+];
+
+/// Generated audio, made once per test binary: (voice, sentence index) -> wav.
+fn speech(voice: &str, sentence: usize) -> Option<PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        if Command::new("espeak-ng").arg("--version").output().is_err() {
+            eprintln!("skipping: espeak-ng not installed");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("voiceprint-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir)
+    });
+    let dir = dir.as_ref()?;
+    let path = dir.join(format!("{}_{sentence}.wav", voice.replace('+', "_")));
+    if !path.exists() {
+        // Write to a unique temp name first: tests run in parallel.
+        let tmp = dir.join(format!("{}_{sentence}.{:?}.tmp", voice.replace('+', "_"), std::thread::current().id()));
+        let status = Command::new("espeak-ng")
+            .args(["-v", voice, "-s", "150", "-w"])
+            .arg(&tmp)
+            .arg(SENTENCES[sentence])
+            .status()
+            .ok()?;
+        assert!(status.success(), "espeak-ng failed");
+        std::fs::rename(&tmp, &path).ok()?;
+    }
+    Some(path)
+}
+
+/// Speaker A and speaker B.
+const VOICE_A: &str = "en-us";
+const VOICE_B: &str = "en-gb+f3";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("VOICEPRINT_MODELS_DIR", models_dir()).output().expect("run voiceprint")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn embed_prints_one_json_line_per_file_with_model_dimension() {
+    for (model, dim) in [("campplus", 192), ("ge2e", 256)] {
+        if !have_model(model) {
+            continue;
+        }
+        let (Some(a), Some(b)) = (speech(VOICE_A, 0), speech(VOICE_B, 1)) else { return };
+        let out = run(&["embed", "--model", model, p(&a), p(&b)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> =
+            stdout(&out).lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect();
+        assert_eq!(lines.len(), 2);
+        for (line, file) in lines.iter().zip([&a, &b]) {
+            assert_eq!(line["model"], model);
+            assert_eq!(line["file"], p(file));
+            assert_eq!(line["dim"], dim);
+            let emb = line["embedding"].as_array().unwrap();
+            assert_eq!(emb.len(), dim);
+            assert!(emb.iter().all(|v| v.as_f64().unwrap().is_finite()));
+            let speech = line["net_speech_seconds"].as_f64().unwrap();
+            let duration = line["duration_seconds"].as_f64().unwrap();
+            assert!(speech > 1.0 && speech <= duration + 1e-6, "{speech} of {duration}");
+        }
+        // Embeddings never go to the logs.
+        assert!(!stderr(&out).contains(&lines[0]["embedding"][0].to_string()));
+    }
+}
+
+#[test]
+fn compare_scores_same_voice_above_different_voice() {
+    let Some(model) = any_model() else { return };
+    let (Some(e1), Some(e2), Some(same), Some(other)) =
+        (speech(VOICE_A, 0), speech(VOICE_A, 1), speech(VOICE_A, 2), speech(VOICE_B, 2))
+    else {
+        return;
+    };
+    let score = |test: &Path| -> serde_json::Value {
+        let out = run(&["compare", "--model", model, p(&e1), p(&e2), "--test", p(test)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("score"), "human line on stderr: {}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).expect("JSON result")
+    };
+    let (s_same, s_other) = (score(&same), score(&other));
+    for s in [&s_same, &s_other] {
+        let v = s["score"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&v));
+        assert!(["ACCEPT", "REJECT"].contains(&s["decision"].as_str().unwrap()));
+        assert_eq!(s["threshold"], 90.0);
+        assert_eq!(s["decision"] == "ACCEPT", v >= 90.0);
+    }
+    assert!(
+        s_same["raw_score"].as_f64().unwrap() > s_other["raw_score"].as_f64().unwrap(),
+        "same {s_same} vs other {s_other}"
+    );
+    assert!(s_same["score"].as_f64().unwrap() >= s_other["score"].as_f64().unwrap());
+}
+
+#[test]
+fn eval_prints_metrics_and_writes_det_png_and_scores() {
+    let Some(model) = any_model() else { return };
+    let mut files = Vec::new();
+    for voice in [VOICE_A, VOICE_B] {
+        for s in 0..4 {
+            let Some(f) = speech(voice, s) else { return };
+            files.push(f);
+        }
+    }
+    let dir = files[0].parent().unwrap().join(format!("eval-{model}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Enrollment = two recordings; relative paths resolve against the list's folder.
+    let name = |f: &PathBuf| format!("../{}", f.file_name().unwrap().to_str().unwrap());
+    let (a, b) = (&files[..4], &files[4..]);
+    let mut list = String::from("# enroll\ttest\tlabel\n");
+    for (enroll, own, other) in [(a, a, b), (b, b, a)] {
+        let e = format!("{},{}", name(&enroll[0]), name(&enroll[1]));
+        for t in &own[2..] {
+            list += &format!("{e}\t{}\ttarget\n", name(t));
+        }
+        for t in &other[..] {
+            list += &format!("{e}\t{}\tnontarget\n", name(t));
+        }
+        list += &format!("{e}\t{}\tspoof\n", name(&other[3]));
+    }
+    let trials = dir.join("trials.tsv");
+    std::fs::write(&trials, list).unwrap();
+    let (det, scores) = (dir.join("det.png"), dir.join("scores.tsv"));
+    let out = run(&["eval", "--model", model, "--trials", p(&trials), "--det", p(&det), "--scores", p(&scores)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for key in ["EER", "minDCF", "FRR @ FAR 1 %", "at score 90", "spoof accepted @ 90"] {
+        assert!(text.contains(key), "missing {key}: {text}");
+    }
+    assert!(text.contains("(4 target, 8 nontarget, 2 spoof, 0 skipped)"), "{text}");
+    let png = std::fs::read(&det).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let rows: Vec<String> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(rows.len(), 14);
+    for r in &rows {
+        let f: Vec<&str> = r.split('\t').collect();
+        let score: f64 = f[4].parse().unwrap();
+        assert!((0.0..=100.0).contains(&score));
+    }
+
+    // Same list as JSON: the numbers are consistent with the scores file.
+    let out = run(&["eval", "--model", model, "--trials", p(&trials), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let eer = summary["eer"].as_f64().unwrap();
+    assert!((0.0..=0.5).contains(&eer), "{summary}");
+    assert_eq!(summary["target_trials"], 4);
+}
+
+#[test]
+fn missing_and_corrupt_files_fail_with_exit_code_1_and_clear_message() {
+    let Some(model) = any_model() else { return };
+    let dir = std::env::temp_dir().join(format!("voiceprint-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("does-not-exist.wav");
+    let out = run(&["embed", "--model", model, p(&missing)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does-not-exist.wav"), "{}", stderr(&out));
+
+    let corrupt = dir.join("corrupt.wav");
+    let mut bytes = b"RIFF\x24\x08\x00\x00WAVEfmt ".to_vec();
+    bytes.extend((0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    std::fs::write(&corrupt, bytes).unwrap();
+    let out = run(&["embed", "--model", model, p(&corrupt)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: ") && err.contains("corrupt.wav"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let Some(good) = speech(VOICE_A, 0) else { return };
+    let out = run(&["compare", "--model", model, p(&good), "--test", p(&corrupt)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let trials = dir.join("bad-trials.tsv");
+    std::fs::write(&trials, "a.wav\tb.wav\tmaybe\n").unwrap();
+    let out = run(&["eval", "--model", model, "--trials", p(&trials)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad-trials.tsv:1") && stderr(&out).contains("maybe"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    // No model or audio needed: clap rejects these before anything runs.
+    let out = run(&["compare", "enroll.wav"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["eval"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["embed", "--model", "nope", "x.wav"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Exit status"));
+}
+
+#[test]
+fn missing_weights_is_a_runtime_error() {
+    let out = Command::new(BIN)
+        .args(["embed", "--models-dir", "/nonexistent-voiceprint-models", "x.wav"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: "));
+}
