@@ -37,8 +37,9 @@ struct LstmLayer {
     input: usize,
     /// (4·hidden × input), PyTorch gate order i, f, g, o.
     w_ih: Vec<f32>,
-    /// W_hhᵀ, (hidden × 4·hidden): the recurrent kernel streams its rows.
-    w_hh_t: Vec<f32>,
+    /// W_hhᵀ packed in panels of [`kernels::PANEL`] gate columns
+    /// (see [`kernels::pack_panels`]), so the recurrent kernel reads it sequentially.
+    w_hh_panels: Vec<f32>,
     /// b_ih + b_hh, folded at load.
     bias: Vec<f32>,
 }
@@ -89,7 +90,11 @@ impl Ge2e {
             layers.push(LstmLayer {
                 input,
                 w_ih: get(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?,
-                w_hh_t: transpose(&get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?, GATES, HIDDEN),
+                w_hh_panels: kernels::pack_panels(&transpose(
+                    &get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?,
+                    GATES,
+                    HIDDEN,
+                )),
                 bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
             });
         }
@@ -157,7 +162,7 @@ impl Ge2e {
                 if t > 0 {
                     let (prev, _) = out.split_at(t * p * HIDDEN);
                     let h_prev = &prev[(t - 1) * p * HIDDEN..];
-                    kernels::recurrent(h_prev, &layer.w_hh_t, g);
+                    kernels::recurrent(h_prev, &layer.w_hh_panels, g);
                 }
                 let h_t = &mut out[t * p * HIDDEN..(t + 1) * p * HIDDEN];
                 kernels::lstm_cell(g, &mut c, h_t);
@@ -242,15 +247,80 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 mod kernels {
     use super::{GATES, HIDDEN};
 
-    /// `g (P × 4H) += h (P × H) · w_t (H × 4H)`.
-    pub(super) fn recurrent(h: &[f32], w_t: &[f32], g: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            unsafe { recurrent_avx2(h, w_t, g) };
-            return;
+    /// Gate columns per weight panel.
+    pub(super) const PANEL: usize = 32;
+
+    /// Packs W_hhᵀ (H × 4H, row-major) as 4H/PANEL panels, each (H × PANEL)
+    /// row-major: the kernel then streams one contiguous panel per column block.
+    pub(super) fn pack_panels(w_t: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(w_t.len());
+        for c0 in (0..GATES).step_by(PANEL) {
+            for k in 0..HIDDEN {
+                out.extend_from_slice(&w_t[k * GATES + c0..k * GATES + c0 + PANEL]);
+            }
         }
-        recurrent_body::<false>(h, w_t, g)
+        out
+    }
+
+    /// `g (P × 4H) += h (P × H) · W_hhᵀ`, with W_hhᵀ packed by [`pack_panels`].
+    pub(super) fn recurrent(h: &[f32], panels: &[f32], g: &mut [f32]) {
+        let p = g.len() / GATES;
+        if h.len() < p * HIDDEN || panels.len() != HIDDEN * GATES {
+            // Internal shapes are fixed at load; a mismatch is a bug, not bad input.
+            unreachable!("recurrent kernel: inconsistent buffer sizes");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F; sizes checked above.
+                unsafe { recurrent_avx512(h, panels, g) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                unsafe { recurrent_avx2(h, panels, g) };
+                return;
+            }
+        }
+        recurrent_body::<false>(h, panels, g)
+    }
+
+    /// 8 partials × 32 gate columns per block: 16 zmm accumulators, each
+    /// weight load feeding 8 FMAs.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn recurrent_avx512(h: &[f32], panels: &[f32], g: &mut [f32]) {
+        use std::arch::x86_64::*;
+        const R: usize = 8;
+        let p = g.len() / GATES;
+        let mut r0 = 0;
+        while r0 < p {
+            let rows = (p - r0).min(R);
+            // Rows past the end re-read the last real row; their sums are dropped.
+            let hp: [*const f32; R] = std::array::from_fn(|r| h[(r0 + r.min(rows - 1)) * HIDDEN..].as_ptr());
+            for (cb, panel) in panels.chunks_exact(HIDDEN * PANEL).enumerate() {
+                let mut acc = [_mm512_setzero_ps(); 2 * R];
+                let wp = panel.as_ptr();
+                for k in 0..HIDDEN {
+                    // SAFETY: k·PANEL + 32 ≤ panel.len(); k < HIDDEN ≤ each h row.
+                    let (w0, w1) = unsafe { (_mm512_loadu_ps(wp.add(k * PANEL)), _mm512_loadu_ps(wp.add(k * PANEL + 16))) };
+                    for r in 0..R {
+                        let hk = _mm512_set1_ps(unsafe { *hp[r].add(k) });
+                        acc[2 * r] = _mm512_fmadd_ps(w0, hk, acc[2 * r]);
+                        acc[2 * r + 1] = _mm512_fmadd_ps(w1, hk, acc[2 * r + 1]);
+                    }
+                }
+                for r in 0..rows {
+                    let out = g[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
+                    // SAFETY: `out` points at PANEL = 32 writable floats.
+                    unsafe {
+                        _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[2 * r]));
+                        _mm512_storeu_ps(out.add(16), _mm512_add_ps(_mm512_loadu_ps(out.add(16)), acc[2 * r + 1]));
+                    }
+                }
+            }
+            r0 += rows;
+        }
     }
 
     /// PyTorch LSTM cell on gate pre-activations `g` (P × 4H, order i, f, g, o):
@@ -267,8 +337,8 @@ mod kernels {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn recurrent_avx2(h: &[f32], w_t: &[f32], g: &mut [f32]) {
-        recurrent_body::<true>(h, w_t, g)
+    unsafe fn recurrent_avx2(h: &[f32], panels: &[f32], g: &mut [f32]) {
+        recurrent_body::<true>(h, panels, g)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -286,31 +356,28 @@ mod kernels {
         }
     }
 
-    /// Partials per register block and gate columns per register block:
-    /// 4 × 16 accumulators fill eight AVX registers.
-    const ROWS: usize = 4;
-    const COLS: usize = 16;
-
+    /// Portable kernel: 2 partials × one 32-column panel per block (eight
+    /// AVX2 accumulators), written so the compiler vectorises it.
     #[inline(always)]
-    fn recurrent_body<const FMA: bool>(h: &[f32], w_t: &[f32], g: &mut [f32]) {
+    fn recurrent_body<const FMA: bool>(h: &[f32], panels: &[f32], g: &mut [f32]) {
+        const R: usize = 2;
         let p = g.len() / GATES;
         let mut r0 = 0;
         while r0 < p {
-            let rows = (p - r0).min(ROWS);
-            for c0 in (0..GATES).step_by(COLS) {
-                let mut acc = [[0f32; COLS]; ROWS];
-                for k in 0..HIDDEN {
-                    let w: &[f32; COLS] = w_t[k * GATES + c0..k * GATES + c0 + COLS].try_into().unwrap_or(&[0.0; COLS]);
-                    for r in 0..ROWS {
-                        // Rows past the end multiply zeros; kept fixed-size so the loop vectorises.
-                        let hk = if r < rows { h[(r0 + r) * HIDDEN + k] } else { 0.0 };
-                        for i in 0..COLS {
-                            acc[r][i] = madd::<FMA>(w[i], hk, acc[r][i]);
+            let rows = (p - r0).min(R);
+            for (cb, panel) in panels.chunks_exact(HIDDEN * PANEL).enumerate() {
+                let mut acc = [[0f32; PANEL]; R];
+                for (k, w) in panel.chunks_exact(PANEL).enumerate() {
+                    for (r, acc_row) in acc.iter_mut().enumerate() {
+                        // Rows past the end re-read the last real row; their sums are dropped.
+                        let hk = h[(r0 + r.min(rows - 1)) * HIDDEN + k];
+                        for (a, &wi) in acc_row.iter_mut().zip(w) {
+                            *a = madd::<FMA>(wi, hk, *a);
                         }
                     }
                 }
                 for (r, acc_row) in acc.iter().enumerate().take(rows) {
-                    let out = &mut g[(r0 + r) * GATES + c0..(r0 + r) * GATES + c0 + COLS];
+                    let out = &mut g[(r0 + r) * GATES + cb * PANEL..][..PANEL];
                     for (o, a) in out.iter_mut().zip(acc_row) {
                         *o += a;
                     }
@@ -399,9 +466,10 @@ mod kernels {
 
         #[test]
         fn recurrent_kernel_matches_naive_product_for_any_row_count() {
-            for p in [1usize, 3, 4, 5, 9] {
+            for p in [1usize, 2, 3, 7, 8, 9, 17] {
                 let h: Vec<f32> = (0..p * HIDDEN).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
                 let w_t: Vec<f32> = (0..HIDDEN * GATES).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
+                let panels = pack_panels(&w_t);
                 let mut g: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
                 let mut want = g.clone();
                 for r in 0..p {
@@ -409,7 +477,12 @@ mod kernels {
                         want[r * GATES + j] += (0..HIDDEN).map(|k| h[r * HIDDEN + k] * w_t[k * GATES + j]).sum::<f32>();
                     }
                 }
-                recurrent(&h, &w_t, &mut g);
+                recurrent(&h, &panels, &mut g);
+                // The portable kernel too, whatever this CPU dispatches to.
+                let mut portable: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
+                recurrent_body::<false>(&h, &panels, &mut portable);
+                let diff = portable.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-4, "portable kernel, p={p}: {diff}");
                 let diff = g.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
                 assert!(diff < 1e-4, "p={p}: {diff}");
             }
@@ -500,7 +573,8 @@ mod tests {
                 let mut g = layer.bias.clone();
                 for (r, gr) in g.iter_mut().enumerate() {
                     *gr += (0..layer.input).map(|k| layer.w_ih[r * layer.input + k] * x[k]).sum::<f32>();
-                    *gr += (0..HIDDEN).map(|k| layer.w_hh_t[k * GATES + r] * h[k]).sum::<f32>();
+                    let panel = &layer.w_hh_panels[(r / kernels::PANEL) * HIDDEN * kernels::PANEL..];
+                    *gr += (0..HIDDEN).map(|k| panel[k * kernels::PANEL + r % kernels::PANEL] * h[k]).sum::<f32>();
                 }
                 // Exact libm activations: also checks the fast ones inside the model.
                 for j in 0..HIDDEN {
