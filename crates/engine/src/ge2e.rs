@@ -327,10 +327,17 @@ mod kernels {
     /// updates `c` (P × H) in place and writes the new hidden state to `h`.
     pub(super) fn lstm_cell(g: &[f32], c: &mut [f32], h: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            unsafe { lstm_cell_avx2(g, c, h) };
-            return;
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F.
+                unsafe { lstm_cell_avx512(g, c, h) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                unsafe { lstm_cell_avx2(g, c, h) };
+                return;
+            }
         }
         lstm_cell_body::<false>(g, c, h)
     }
@@ -339,6 +346,12 @@ mod kernels {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn recurrent_avx2(h: &[f32], panels: &[f32], g: &mut [f32]) {
         recurrent_body::<true>(h, panels, g)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn lstm_cell_avx512(g: &[f32], c: &mut [f32], h: &mut [f32]) {
+        lstm_cell_body::<true>(g, c, h)
     }
 
     #[cfg(target_arch = "x86_64")]
