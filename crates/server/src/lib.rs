@@ -1,0 +1,1 @@
+//! voiceprint-server (in progress).
