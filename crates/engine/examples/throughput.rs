@@ -3,12 +3,13 @@
 //! all and prints one JSON line (audio seconds, process CPU seconds, wall
 //! seconds), the same shape as `scripts/bench_reference.py`.
 //!
-//! `cargo run --release -p voiceprint-engine --example throughput -- [--repeat N] FILE.flac...`
+//! `cargo run --release -p voiceprint-engine --example throughput -- [--repeat N] [--f32] FILE.flac...`
+//! (`--f32` forces f32 arithmetic; by default the fastest supported precision is used).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use voiceprint_engine::ge2e::Ge2e;
+use voiceprint_engine::ge2e::{Ge2e, Precision};
 use voiceprint_engine::Embedder;
 
 /// CPU time of the whole process (all threads), in seconds.
@@ -29,6 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         repeat = args[1].parse()?;
         args.drain(..2);
     }
+    let force_f32 = args.first().map(String::as_str) == Some("--f32");
+    if force_f32 {
+        args.remove(0);
+    }
     if args.is_empty() {
         return Err("usage: throughput [--repeat N] FILE.flac...".into());
     }
@@ -36,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
         .join("ge2e/pretrained.pt");
-    let model = Ge2e::load(&weights)?;
+    let mut model = Ge2e::load(&weights)?;
+    if force_f32 {
+        model.set_precision(Precision::F32);
+    }
     let mut wavs = Vec::new();
     for path in &args {
         let mut reader = claxon::FlacReader::open(path).map_err(|e| format!("{path}: {e}"))?;
@@ -58,7 +66,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (cpu, wall) = (process_cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
     println!(
-        "{{\"impl\": \"voiceprint ge2e (1 thread)\", \"files\": {}, \"audio_s\": {audio_s:.3}, \"cpu_s\": {cpu:.4}, \"wall_s\": {wall:.4}, \"audio_s_per_cpu_s\": {:.2}, \"audio_s_per_wall_s\": {:.2}}}",
+        "{{\"impl\": \"voiceprint ge2e {:?} (1 thread)\", \"files\": {}, \"audio_s\": {audio_s:.3}, \"cpu_s\": {cpu:.4}, \"wall_s\": {wall:.4}, \"audio_s_per_cpu_s\": {:.2}, \"audio_s_per_wall_s\": {:.2}}}",
+        model.precision(),
         wavs.len(),
         audio_s / cpu,
         audio_s / wall

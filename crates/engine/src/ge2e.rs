@@ -42,10 +42,36 @@ struct LstmLayer {
     w_hh_panels: Vec<f32>,
     /// b_ih + b_hh, folded at load.
     bias: Vec<f32>,
+    /// bf16 copies of W_ih and W_hh for [`Precision::Bf16`] (empty otherwise).
+    w_ih_bf16: bf16::Panels,
+    w_hh_bf16: bf16::Panels,
+}
+
+/// Arithmetic used by the LSTM's matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 throughout: the reference's arithmetic.
+    F32,
+    /// bf16 weights and activations in the LSTM's products with f32
+    /// accumulation (AVX-512 BF16 dot products), about twice the f32 speed.
+    /// Cosine with the f32 embedding stays above 0.9999 on the parity files.
+    Bf16,
+}
+
+impl Precision {
+    /// The fastest precision this CPU supports.
+    pub fn fastest_supported() -> Precision {
+        if bf16::supported() {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
 }
 
 /// The GE2E encoder with its weights; immutable, shareable across threads.
 pub struct Ge2e {
+    precision: Precision,
     mel: MelSpectrogram,
     layers: Vec<LstmLayer>,
     /// (embedding × hidden).
@@ -87,23 +113,35 @@ impl Ge2e {
             let input = if l == 0 { N_MELS } else { HIDDEN };
             let b_ih = get(&format!("lstm.bias_ih_l{l}"), &[GATES])?;
             let b_hh = get(&format!("lstm.bias_hh_l{l}"), &[GATES])?;
+            let w_ih = get(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?;
+            let w_hh = get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?;
             layers.push(LstmLayer {
                 input,
-                w_ih: get(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?,
-                w_hh_panels: kernels::pack_panels(&transpose(
-                    &get(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?,
-                    GATES,
-                    HIDDEN,
-                )),
+                w_ih_bf16: bf16::Panels::pack(&w_ih, GATES, input),
+                w_hh_bf16: bf16::Panels::pack(&w_hh, GATES, HIDDEN),
+                w_ih,
+                w_hh_panels: kernels::pack_panels(&transpose(&w_hh, GATES, HIDDEN)),
                 bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
             });
         }
         Ok(Ge2e {
+            precision: Precision::fastest_supported(),
             mel: MelSpectrogram::resemblyzer(),
             layers,
             linear_w: get("linear.weight", &[EMBEDDING, HIDDEN])?,
             linear_b: get("linear.bias", &[EMBEDDING])?,
         })
+    }
+
+    /// Chooses the arithmetic; [`Precision::Bf16`] falls back to f32 on CPUs
+    /// without AVX-512 BF16. Returns the precision now in use.
+    pub fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.precision = if precision == Precision::Bf16 && !bf16::supported() { Precision::F32 } else { precision };
+        self.precision
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Embeds an utterance and also returns each partial's embedding
@@ -145,13 +183,19 @@ impl Ge2e {
         let mut gates = vec![0f32; rows * GATES];
         let mut h = vec![0f32; rows * HIDDEN];
         let mut c = vec![0f32; p * HIDDEN];
+        let use_bf16 = self.precision == Precision::Bf16;
+        let mut scratch = Vec::new();
         for layer in &self.layers {
             let input: &[f32] = if layer.input == N_MELS { &x } else { &h };
             // gates = input · W_ihᵀ + bias, for all frames of all partials at once.
             for row in gates.chunks_exact_mut(GATES) {
                 row.copy_from_slice(&layer.bias);
             }
-            sgemm_bt(rows, layer.input, GATES, input, &layer.w_ih, &mut gates, 1.0);
+            if use_bf16 {
+                bf16::gemm_acc(input, &layer.w_ih_bf16, &mut gates, &mut scratch);
+            } else {
+                sgemm_bt(rows, layer.input, GATES, input, &layer.w_ih, &mut gates, 1.0);
+            }
             // The layer's output overwrites its input, so keep a copy only
             // while h is both (layers 2 and 3).
             let mut out = std::mem::take(&mut h);
@@ -162,7 +206,11 @@ impl Ge2e {
                 if t > 0 {
                     let (prev, _) = out.split_at(t * p * HIDDEN);
                     let h_prev = &prev[(t - 1) * p * HIDDEN..];
-                    kernels::recurrent(h_prev, &layer.w_hh_panels, g);
+                    if use_bf16 {
+                        bf16::gemm_acc(h_prev, &layer.w_hh_bf16, g, &mut scratch);
+                    } else {
+                        kernels::recurrent(h_prev, &layer.w_hh_panels, g);
+                    }
                 }
                 let h_t = &mut out[t * p * HIDDEN..(t + 1) * p * HIDDEN];
                 kernels::lstm_cell(g, &mut c, h_t);
@@ -503,6 +551,153 @@ mod kernels {
     }
 }
 
+/// bf16 matrix products on AVX-512 BF16 (`vdpbf16ps`): each instruction does
+/// 32 multiply-adds of bf16 pairs into 16 f32 lanes, twice the f32 FMA rate
+/// and half the weight bytes. Rounding is round-to-nearest-even.
+mod bf16 {
+    use super::GATES;
+
+    /// Columns per panel (two zmm registers of 16 lanes).
+    const PANEL: usize = 32;
+
+    /// W (GATES × k, row-major) as bf16 pairs along k: panel `cb`, pair `m`,
+    /// lane `j` holds (W[32cb+j][2m], W[32cb+j][2m+1]) in one u32 (low half first).
+    pub(super) struct Panels {
+        pairs: usize,
+        data: Vec<u32>,
+    }
+
+    pub(super) fn supported() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// f32 → bf16 bits, round to nearest even (finite inputs).
+    #[inline(always)]
+    pub(super) fn to_bf16(x: f32) -> u32 {
+        let b = x.to_bits();
+        (b.wrapping_add(0x7fff + ((b >> 16) & 1))) >> 16
+    }
+
+    impl Panels {
+        /// Packs `w` (n × k, row-major; n = GATES, k even). Empty when bf16 is unsupported.
+        pub(super) fn pack(w: &[f32], n: usize, k: usize) -> Panels {
+            if !supported() || n != GATES || k % 2 != 0 {
+                return Panels { pairs: 0, data: Vec::new() };
+            }
+            let pairs = k / 2;
+            let mut data = Vec::with_capacity(n * pairs);
+            for cb in 0..n / PANEL {
+                for m in 0..pairs {
+                    for j in 0..PANEL {
+                        let row = &w[(cb * PANEL + j) * k..];
+                        data.push(to_bf16(row[2 * m]) | (to_bf16(row[2 * m + 1]) << 16));
+                    }
+                }
+            }
+            Panels { pairs, data }
+        }
+    }
+
+    /// `out (rows × GATES) += a (rows × 2·pairs) · Wᵀ` in bf16 with f32 sums.
+    /// Only called when [`supported`] (the model never selects bf16 otherwise).
+    pub(super) fn gemm_acc(a: &[f32], w: &Panels, out: &mut [f32], scratch: &mut Vec<u32>) {
+        let k = 2 * w.pairs;
+        let rows = out.len() / GATES;
+        if !supported() || w.data.len() != GATES * w.pairs || a.len() < rows * k {
+            unreachable!("bf16 kernel called without support or with inconsistent sizes");
+        }
+        scratch.clear();
+        scratch.extend(a[..rows * k].chunks_exact(2).map(|p| to_bf16(p[0]) | (to_bf16(p[1]) << 16)));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F/BF16 checked by `supported`; sizes checked above.
+        unsafe {
+            gemm_acc_avx512(scratch, w, out)
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn gemm_acc_avx512(a_pairs: &[u32], w: &Panels, out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        const R: usize = 8;
+        let pairs = w.pairs;
+        let rows = out.len() / GATES;
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = (rows - r0).min(R);
+            // Rows past the end re-read the last real row; their sums are dropped.
+            let ap: [*const u32; R] = std::array::from_fn(|r| a_pairs[(r0 + r.min(n - 1)) * pairs..].as_ptr());
+            for (cb, panel) in w.data.chunks_exact(pairs * PANEL).enumerate() {
+                let mut acc = [_mm512_setzero_ps(); 2 * R];
+                let wp = panel.as_ptr();
+                for m in 0..pairs {
+                    // SAFETY: m·PANEL + 32 ≤ panel.len(); m < pairs ≤ each row of a_pairs.
+                    let (w0, w1): (__m512bh, __m512bh) = unsafe {
+                        (
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL).cast())),
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL + 16).cast())),
+                        )
+                    };
+                    for r in 0..R {
+                        // SAFETY: in bounds as above; __m512i and __m512bh are both 64 plain bytes.
+                        let x = unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*ap[r].add(m) as i32)) };
+                        acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], w0, x);
+                        acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], w1, x);
+                    }
+                }
+                for r in 0..n {
+                    let o = out[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
+                    // SAFETY: `o` points at PANEL = 32 writable floats.
+                    unsafe {
+                        _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[2 * r]));
+                        _mm512_storeu_ps(o.add(16), _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc[2 * r + 1]));
+                    }
+                }
+            }
+            r0 += n;
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn bf16_product_matches_f32_within_bf16_rounding() {
+            if !supported() {
+                eprintln!("skipping: CPU lacks AVX-512 BF16");
+                return;
+            }
+            for (rows, k) in [(1usize, 40usize), (9, 256), (17, 40)] {
+                let a: Vec<f32> = (0..rows * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+                let w: Vec<f32> = (0..GATES * k).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
+                let panels = Panels::pack(&w, GATES, k);
+                let mut out: Vec<f32> = (0..rows * GATES).map(|i| i as f32 * 1e-3).collect();
+                let mut want = out.clone();
+                let bf = |x: f32| f32::from_bits(to_bf16(x) << 16);
+                for r in 0..rows {
+                    for j in 0..GATES {
+                        want[r * GATES + j] += (0..k).map(|i| bf(a[r * k + i]) * bf(w[j * k + i])).sum::<f32>();
+                    }
+                }
+                gemm_acc(&a, &panels, &mut out, &mut Vec::new());
+                let diff = out.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-3, "rows={rows} k={k}: {diff}");
+            }
+            assert_eq!(to_bf16(1.0), 0x3f80);
+            assert_eq!(to_bf16(f32::from_bits(0x3f80_8000)), 0x3f80); // tie → even
+            assert_eq!(to_bf16(f32::from_bits(0x3f81_8000)), 0x3f82);
+        }
+    }
+}
+
 /// `c = a · bᵀ + beta·c` with a (m × k), b (n × k), c (m × n), all row-major.
 fn sgemm_bt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], beta: f32) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "sgemm_bt: buffer sizes");
@@ -610,7 +805,8 @@ mod tests {
 
     #[test]
     fn batched_lstm_equals_naive_per_partial_lstm() {
-        let model = Ge2e::from_state_dict(&tiny_state(7)).unwrap();
+        let mut model = Ge2e::from_state_dict(&tiny_state(7)).unwrap();
+        model.set_precision(Precision::F32);
         let samples: Vec<f32> = (0..16_000 * 3).map(|i| ((i as f32 * 0.013).sin() * 0.3) + ((i * 7919 % 101) as f32 / 1000.0)).collect();
         let (emb, partials, starts) = model.embed_with_partials(&samples).unwrap();
         assert_eq!(starts.len(), 3);
@@ -627,6 +823,13 @@ mod tests {
         l2_normalise(&mut mean).unwrap();
         let cos: f32 = mean.iter().zip(&emb).map(|(a, b)| a * b).sum();
         assert!(cos > 0.99999, "{cos}");
+
+        // The bf16 path (where the CPU has it) stays close to f32.
+        if model.set_precision(Precision::Bf16) == Precision::Bf16 {
+            let fast = model.embed(&samples).unwrap();
+            let cos: f32 = fast.iter().zip(&emb).map(|(a, b)| a * b).sum();
+            assert!(cos > 0.9999, "bf16 vs f32 cosine {cos}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use voiceprint_engine::ge2e::Ge2e;
+use voiceprint_engine::ge2e::{Ge2e, Precision};
 use voiceprint_engine::Embedder;
 
 fn shared_dir() -> Option<PathBuf> {
@@ -49,9 +49,20 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[test]
-fn ge2e_matches_resemblyzer_on_16k_files() {
+fn ge2e_f32_matches_resemblyzer_on_16k_files() {
+    check_parity(Precision::F32);
+}
+
+/// The default on CPUs with AVX-512 BF16; elsewhere this repeats the f32 check.
+#[test]
+fn ge2e_fastest_precision_matches_resemblyzer_on_16k_files() {
+    check_parity(Precision::fastest_supported());
+}
+
+fn check_parity(precision: Precision) {
     let (Some(shared), Some(weights)) = (shared_dir(), ge2e_weights()) else { return };
-    let model = Ge2e::load(&weights).expect("load GE2E");
+    let mut model = Ge2e::load(&weights).expect("load GE2E");
+    let precision = model.set_precision(precision);
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(shared.join("reference/resemblyzer-embeddings.json")).unwrap()).unwrap();
     let mut checked = 0;
@@ -69,7 +80,7 @@ fn ge2e_matches_resemblyzer_on_16k_files() {
         let ours = model.embed(&samples).expect("embed");
         assert_eq!(ours.len(), model.dim());
         let cos = cosine(&ours, &reference);
-        eprintln!("{rel}: cosine {cos:.6}");
+        eprintln!("{precision:?} {rel}: cosine {cos:.6}");
         assert!(cos >= 0.999, "{rel}: cosine {cos} < 0.999");
         checked += 1;
     }
