@@ -472,7 +472,11 @@ mod kernels {
         let x = x.clamp(-87.0, 88.0);
         // Round to nearest via the 1.5·2²³ trick (vectorises, unlike round()).
         const MAGIC: f32 = 12_582_912.0;
-        let n = madd::<FMA>(x, std::f32::consts::LOG2_E, MAGIC) - MAGIC;
+        let shifted = madd::<FMA>(x, std::f32::consts::LOG2_E, MAGIC);
+        let n = shifted - MAGIC;
+        // The integer n sits in the low mantissa bits of `shifted`: reading it
+        // from there avoids a float→int cast, which does not vectorise.
+        let n_int = (shifted.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
         let r = madd::<FMA>(n, -0.693_359_4, x);
         let r = madd::<FMA>(n, 2.121_944_4e-4, r);
         let mut y = 1.987_569_1e-4f32;
@@ -482,7 +486,7 @@ mod kernels {
         y = madd::<FMA>(y, r, 1.666_666_5e-1);
         y = madd::<FMA>(y, r, 5.000_000_1e-1);
         let y = madd::<FMA>(y, r * r, r + 1.0);
-        let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+        let scale = f32::from_bits(((n_int + 127) as u32) << 23);
         y * scale
     }
 
