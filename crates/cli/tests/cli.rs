@@ -174,7 +174,7 @@ fn eval_prints_metrics_and_writes_det_png_and_scores() {
         for t in &own[2..] {
             list += &format!("{e}\t{}\ttarget\n", name(t));
         }
-        for t in &other[..] {
+        for t in other {
             list += &format!("{e}\t{}\tnontarget\n", name(t));
         }
         list += &format!("{e}\t{}\tspoof\n", name(&other[3]));

@@ -89,7 +89,7 @@ fn fit_reproduces_target_operating_points() {
 fn fit_keeps_map_increasing_when_eer_is_tiny() {
     // Perfectly separated: 1 %-FAR threshold is below the EER threshold.
     let set = ScoreSet::new(normal(500, 0.9, 0.02), normal(5000, 0.1, 0.1)).unwrap();
-    let c = fit(&[set.clone()]).unwrap().calibration;
+    let c = fit(std::slice::from_ref(&set)).unwrap().calibration;
     assert!(c.raw_at_90 > c.raw_at_50);
     assert!(set.at_threshold(c.raw_at_90).far <= 0.01);
     assert!(fit(&[]).is_err());
