@@ -7,22 +7,30 @@ seconds, process CPU seconds (all threads) and wall seconds.
 """
 import argparse
 import json
+import os
+import sys
 import time
 
-import numpy as np
-import soundfile as sf
-import torch
-from resemblyzer import VoiceEncoder
+ap = argparse.ArgumentParser()
+ap.add_argument("--threads", type=int, default=0,
+                help="torch and BLAS/OpenMP threads (0 = library defaults)")
+ap.add_argument("--repeat", type=int, default=1)
+ap.add_argument("files", nargs="+")
+args = ap.parse_args()
+if args.threads > 0:
+    # Must be set before numpy/torch load their thread pools.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+from resemblyzer import VoiceEncoder  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("files", nargs="+")
-    args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+        torch.set_num_interop_threads(args.threads)
     wavs = []
     for path in args.files:
         wav, sr = sf.read(path, dtype="float32")

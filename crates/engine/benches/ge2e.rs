@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use voiceprint_engine::ge2e::Ge2e;
+use voiceprint_engine::ge2e::{Ge2e, Precision};
 use voiceprint_engine::mel::MelSpectrogram;
 use voiceprint_engine::Embedder;
 
@@ -41,10 +41,16 @@ fn bench(c: &mut Criterion) {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
         .join("ge2e/pretrained.pt");
     match Ge2e::load(&weights) {
-        Ok(model) => {
-            group.bench_function(format!("embed_{:.1}s", samples.len() as f64 / 16_000.0), |b| {
-                b.iter(|| model.embed(&samples).expect("embed"))
-            });
+        Ok(mut model) => {
+            for precision in [Precision::F32, Precision::Bf16] {
+                if model.set_precision(precision) != precision {
+                    eprintln!("skipping {precision:?}: not supported by this CPU");
+                    continue;
+                }
+                group.bench_function(format!("embed_{precision:?}_{:.1}s", samples.len() as f64 / 16_000.0), |b| {
+                    b.iter(|| model.embed(&samples).expect("embed"))
+                });
+            }
         }
         Err(e) => eprintln!("skipping GE2E model bench: {e}"),
     }

@@ -12,6 +12,11 @@
 //! together, time-major. Each layer's input projection for every frame of
 //! every partial is one GEMM; the recurrence then does one small product per
 //! time step over all partials, writing into buffers allocated once per call.
+//! The work is compute-bound (≈ 216 M multiply-adds per partial, ≈ 1.3 partials
+//! per audio second), so the products run in register-blocked AVX-512/AVX2
+//! kernels chosen at run time, and on CPUs with AVX-512 BF16 in bf16 with f32
+//! accumulation ([`Precision::Bf16`], ≈ 2× f32; cosine with the reference
+//! ≥ 0.9999). [`Precision::F32`] reproduces the reference to cosine 1.000000.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -144,9 +149,8 @@ impl Ge2e {
         self.precision
     }
 
-    /// Embeds an utterance and also returns each partial's embedding
-    /// (row-major, partials × 256) and its start frame.
-    pub fn embed_with_partials(&self, samples_16k: &[f32]) -> Result<(Vec<f32>, Vec<f32>, Vec<usize>), EngineError> {
+    /// Embeds an utterance and also returns each partial's embedding and start frame.
+    pub fn embed_with_partials(&self, samples_16k: &[f32]) -> Result<UtteranceEmbedding, EngineError> {
         if samples_16k.is_empty() {
             return Err(EngineError::TooShort("GE2E needs at least one sample".into()));
         }
@@ -164,7 +168,7 @@ impl Ge2e {
             mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
         }
         l2_normalise(&mut mean)?;
-        Ok((mean, partials, starts))
+        Ok(UtteranceEmbedding { embedding: mean, partials, partial_starts: starts })
     }
 
     /// Runs the network on the partial windows of `mel` (frames × 40)
@@ -234,6 +238,17 @@ impl Ge2e {
     }
 }
 
+/// An utterance embedding with the partial embeddings it averages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UtteranceEmbedding {
+    /// L2-normalised mean of the partial embeddings (256).
+    pub embedding: Vec<f32>,
+    /// L2-normalised partial embeddings, row-major (partials × 256).
+    pub partials: Vec<f32>,
+    /// First mel frame of each partial (frames are 10 ms apart).
+    pub partial_starts: Vec<usize>,
+}
+
 impl Embedder for Ge2e {
     fn model_id(&self) -> ModelId {
         "ge2e"
@@ -244,7 +259,7 @@ impl Embedder for Ge2e {
     }
 
     fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
-        self.embed_with_partials(samples_16k).map(|(e, _, _)| e)
+        self.embed_with_partials(samples_16k).map(|u| u.embedding)
     }
 }
 
@@ -484,7 +499,7 @@ mod kernels {
         y = madd::<FMA>(y, r, 8.333_452e-3);
         y = madd::<FMA>(y, r, 4.166_579_6e-2);
         y = madd::<FMA>(y, r, 1.666_666_5e-1);
-        y = madd::<FMA>(y, r, 5.000_000_1e-1);
+        y = madd::<FMA>(y, r, 0.5);
         let y = madd::<FMA>(y, r * r, r + 1.0);
         let scale = f32::from_bits(((n_int + 127) as u32) << 23);
         y * scale
@@ -592,7 +607,7 @@ mod bf16 {
     impl Panels {
         /// Packs `w` (n × k, row-major; n = GATES, k even). Empty when bf16 is unsupported.
         pub(super) fn pack(w: &[f32], n: usize, k: usize) -> Panels {
-            if !supported() || n != GATES || k % 2 != 0 {
+            if !supported() || n != GATES || !k.is_multiple_of(2) {
                 return Panels { pairs: 0, data: Vec::new() };
             }
             let pairs = k / 2;
@@ -812,7 +827,8 @@ mod tests {
         let mut model = Ge2e::from_state_dict(&tiny_state(7)).unwrap();
         model.set_precision(Precision::F32);
         let samples: Vec<f32> = (0..16_000 * 3).map(|i| ((i as f32 * 0.013).sin() * 0.3) + ((i * 7919 % 101) as f32 / 1000.0)).collect();
-        let (emb, partials, starts) = model.embed_with_partials(&samples).unwrap();
+        let UtteranceEmbedding { embedding: emb, partials, partial_starts: starts } =
+            model.embed_with_partials(&samples).unwrap();
         assert_eq!(starts.len(), 3);
         let mut mel = Vec::new();
         model.mel.compute(&samples, starts[2] + PARTIAL_FRAMES, &mut mel);
