@@ -348,41 +348,64 @@ mod kernels {
         recurrent_body::<false>(h, panels, g)
     }
 
-    /// 8 partials × 32 gate columns per block: 16 zmm accumulators, each
-    /// weight load feeding 8 FMAs.
+    /// Row-block size for `rows` remaining rows: 8 while possible, then
+    /// 4, 2, 1, so a few partials never pay for a full block of 8.
+    #[inline(always)]
+    pub(super) fn block_rows(rows: usize) -> usize {
+        match rows {
+            8.. => 8,
+            4..=7 => 4,
+            2..=3 => 2,
+            _ => 1,
+        }
+    }
+
+    /// Blocks of up to 8 partials × 32 gate columns: 16 zmm accumulators,
+    /// each weight load feeding up to 8 FMAs.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn recurrent_avx512(h: &[f32], panels: &[f32], g: &mut [f32]) {
-        use std::arch::x86_64::*;
-        const R: usize = 8;
         let p = g.len() / GATES;
         let mut r0 = 0;
         while r0 < p {
-            let rows = (p - r0).min(R);
-            // Rows past the end re-read the last real row; their sums are dropped.
-            let hp: [*const f32; R] = std::array::from_fn(|r| h[(r0 + r.min(rows - 1)) * HIDDEN..].as_ptr());
-            for (cb, panel) in panels.chunks_exact(HIDDEN * PANEL).enumerate() {
-                let mut acc = [_mm512_setzero_ps(); 2 * R];
-                let wp = panel.as_ptr();
-                for k in 0..HIDDEN {
-                    // SAFETY: k·PANEL + 32 ≤ panel.len(); k < HIDDEN ≤ each h row.
-                    let (w0, w1) = unsafe { (_mm512_loadu_ps(wp.add(k * PANEL)), _mm512_loadu_ps(wp.add(k * PANEL + 16))) };
-                    for r in 0..R {
-                        let hk = _mm512_set1_ps(unsafe { *hp[r].add(k) });
-                        acc[2 * r] = _mm512_fmadd_ps(w0, hk, acc[2 * r]);
-                        acc[2 * r + 1] = _mm512_fmadd_ps(w1, hk, acc[2 * r + 1]);
-                    }
-                }
-                for r in 0..rows {
-                    let out = g[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
-                    // SAFETY: `out` points at PANEL = 32 writable floats.
-                    unsafe {
-                        _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[2 * r]));
-                        _mm512_storeu_ps(out.add(16), _mm512_add_ps(_mm512_loadu_ps(out.add(16)), acc[2 * r + 1]));
-                    }
+            let n = block_rows(p - r0);
+            // SAFETY (all four): same features; r0 + n ≤ p rows exist in h and g.
+            match n {
+                8 => unsafe { recurrent_block_avx512::<8>(h, panels, g, r0) },
+                4 => unsafe { recurrent_block_avx512::<4>(h, panels, g, r0) },
+                2 => unsafe { recurrent_block_avx512::<2>(h, panels, g, r0) },
+                _ => unsafe { recurrent_block_avx512::<1>(h, panels, g, r0) },
+            }
+            r0 += n;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn recurrent_block_avx512<const R: usize>(h: &[f32], panels: &[f32], g: &mut [f32], r0: usize) {
+        use std::arch::x86_64::*;
+        let hp: [*const f32; R] = std::array::from_fn(|r| h[(r0 + r) * HIDDEN..][..HIDDEN].as_ptr());
+        for (cb, panel) in panels.chunks_exact(HIDDEN * PANEL).enumerate() {
+            let mut acc_lo = [_mm512_setzero_ps(); R];
+            let mut acc_hi = [_mm512_setzero_ps(); R];
+            let wp = panel.as_ptr();
+            for k in 0..HIDDEN {
+                // SAFETY: k·PANEL + 32 ≤ panel.len(); k < HIDDEN = each h row's length.
+                let (w0, w1) = unsafe { (_mm512_loadu_ps(wp.add(k * PANEL)), _mm512_loadu_ps(wp.add(k * PANEL + 16))) };
+                for r in 0..R {
+                    let hk = _mm512_set1_ps(unsafe { *hp[r].add(k) });
+                    acc_lo[r] = _mm512_fmadd_ps(w0, hk, acc_lo[r]);
+                    acc_hi[r] = _mm512_fmadd_ps(w1, hk, acc_hi[r]);
                 }
             }
-            r0 += rows;
+            for r in 0..R {
+                let out = g[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
+                // SAFETY: `out` points at PANEL = 32 writable floats.
+                unsafe {
+                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc_lo[r]));
+                    _mm512_storeu_ps(out.add(16), _mm512_add_ps(_mm512_loadu_ps(out.add(16)), acc_hi[r]));
+                }
+            }
         }
     }
 
@@ -644,43 +667,56 @@ mod bf16 {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16")]
     unsafe fn gemm_acc_avx512(a_pairs: &[u32], w: &Panels, out: &mut [f32]) {
-        use std::arch::x86_64::*;
-        const R: usize = 8;
-        let pairs = w.pairs;
         let rows = out.len() / GATES;
         let mut r0 = 0;
         while r0 < rows {
-            let n = (rows - r0).min(R);
-            // Rows past the end re-read the last real row; their sums are dropped.
-            let ap: [*const u32; R] = std::array::from_fn(|r| a_pairs[(r0 + r.min(n - 1)) * pairs..].as_ptr());
-            for (cb, panel) in w.data.chunks_exact(pairs * PANEL).enumerate() {
-                let mut acc = [_mm512_setzero_ps(); 2 * R];
-                let wp = panel.as_ptr();
-                for m in 0..pairs {
-                    // SAFETY: m·PANEL + 32 ≤ panel.len(); m < pairs ≤ each row of a_pairs.
-                    let (w0, w1): (__m512bh, __m512bh) = unsafe {
-                        (
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL).cast())),
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL + 16).cast())),
-                        )
-                    };
-                    for r in 0..R {
-                        // SAFETY: in bounds as above; __m512i and __m512bh are both 64 plain bytes.
-                        let x = unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*ap[r].add(m) as i32)) };
-                        acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], w0, x);
-                        acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], w1, x);
-                    }
-                }
-                for r in 0..n {
-                    let o = out[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
-                    // SAFETY: `o` points at PANEL = 32 writable floats.
-                    unsafe {
-                        _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[2 * r]));
-                        _mm512_storeu_ps(o.add(16), _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc[2 * r + 1]));
-                    }
-                }
+            let n = super::kernels::block_rows(rows - r0);
+            // SAFETY (all four): same features; rows r0..r0 + n exist in a_pairs and out.
+            match n {
+                8 => unsafe { block_avx512::<8>(a_pairs, w, out, r0) },
+                4 => unsafe { block_avx512::<4>(a_pairs, w, out, r0) },
+                2 => unsafe { block_avx512::<2>(a_pairs, w, out, r0) },
+                _ => unsafe { block_avx512::<1>(a_pairs, w, out, r0) },
             }
             r0 += n;
+        }
+    }
+
+    /// R rows × one 32-column panel: 2R zmm accumulators.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn block_avx512<const R: usize>(a_pairs: &[u32], w: &Panels, out: &mut [f32], r0: usize) {
+        use std::arch::x86_64::*;
+        let pairs = w.pairs;
+        let ap: [*const u32; R] = std::array::from_fn(|r| a_pairs[(r0 + r) * pairs..][..pairs].as_ptr());
+        for (cb, panel) in w.data.chunks_exact(pairs * PANEL).enumerate() {
+            let mut acc_lo = [_mm512_setzero_ps(); R];
+            let mut acc_hi = [_mm512_setzero_ps(); R];
+            let wp = panel.as_ptr();
+            for m in 0..pairs {
+                // SAFETY: m·PANEL + 32 ≤ panel.len(); m < pairs = each row's length
+                // in a_pairs; __m512i and __m512bh are both 64 plain bytes.
+                let (w0, w1): (__m512bh, __m512bh) = unsafe {
+                    (
+                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL).cast())),
+                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL + 16).cast())),
+                    )
+                };
+                for r in 0..R {
+                    // SAFETY: as above.
+                    let x = unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*ap[r].add(m) as i32)) };
+                    acc_lo[r] = _mm512_dpbf16_ps(acc_lo[r], w0, x);
+                    acc_hi[r] = _mm512_dpbf16_ps(acc_hi[r], w1, x);
+                }
+            }
+            for r in 0..R {
+                let o = out[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
+                // SAFETY: `o` points at PANEL = 32 writable floats.
+                unsafe {
+                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc_lo[r]));
+                    _mm512_storeu_ps(o.add(16), _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc_hi[r]));
+                }
+            }
         }
     }
 
@@ -694,7 +730,7 @@ mod bf16 {
                 eprintln!("skipping: CPU lacks AVX-512 BF16");
                 return;
             }
-            for (rows, k) in [(1usize, 40usize), (9, 256), (17, 40)] {
+            for (rows, k) in [(1usize, 40usize), (3, 40), (7, 256), (9, 256), (17, 40)] {
                 let a: Vec<f32> = (0..rows * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
                 let w: Vec<f32> = (0..GATES * k).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
                 let panels = Panels::pack(&w, GATES, k);
