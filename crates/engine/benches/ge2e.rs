@@ -19,8 +19,13 @@ fn speech() -> Vec<f32> {
             return s.into_iter().map(|x| x as f32 / 32768.0).collect();
         }
     }
-    eprintln!("note: {} not found; benchmarking 10 s of a synthetic signal", path.display());
-    (0..160_000).map(|i| ((i as f32 * 0.031).sin() + (i as f32 * 0.0071).sin()) * 0.2).collect()
+    eprintln!(
+        "note: {} not found; benchmarking 10 s of a synthetic signal",
+        path.display()
+    );
+    (0..160_000)
+        .map(|i| ((i as f32 * 0.031).sin() + (i as f32 * 0.0071).sin()) * 0.2)
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -32,9 +37,10 @@ fn bench(c: &mut Criterion) {
     let mel = MelSpectrogram::resemblyzer();
     let frames = mel.frames_for(samples.len());
     let mut out = Vec::new();
-    group.bench_function(format!("mel_{:.1}s", samples.len() as f64 / 16_000.0), |b| {
-        b.iter(|| mel.compute(&samples, frames, &mut out))
-    });
+    group.bench_function(
+        format!("mel_{:.1}s", samples.len() as f64 / 16_000.0),
+        |b| b.iter(|| mel.compute(&samples, frames, &mut out)),
+    );
 
     let weights = std::env::var_os("VOICEPRINT_MODELS_DIR")
         .map(PathBuf::from)
@@ -47,9 +53,13 @@ fn bench(c: &mut Criterion) {
                     eprintln!("skipping {precision:?}: not supported by this CPU");
                     continue;
                 }
-                group.bench_function(format!("embed_{precision:?}_{:.1}s", samples.len() as f64 / 16_000.0), |b| {
-                    b.iter(|| model.embed(&samples).expect("embed"))
-                });
+                group.bench_function(
+                    format!(
+                        "embed_{precision:?}_{:.1}s",
+                        samples.len() as f64 / 16_000.0
+                    ),
+                    |b| b.iter(|| model.embed(&samples).expect("embed")),
+                );
             }
         }
         Err(e) => eprintln!("skipping GE2E model bench: {e}"),

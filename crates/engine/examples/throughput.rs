@@ -14,7 +14,10 @@ use voiceprint_engine::Embedder;
 
 /// CPU time of the whole process (all threads), in seconds.
 fn process_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer for the duration of the call.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     if rc != 0 {
@@ -54,7 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let scale = 1.0 / (1u32 << (info.bits_per_sample - 1)) as f32;
         let samples: Result<Vec<i32>, _> = reader.samples().collect();
-        wavs.push(samples?.into_iter().map(|s| s as f32 * scale).collect::<Vec<f32>>());
+        wavs.push(
+            samples?
+                .into_iter()
+                .map(|s| s as f32 * scale)
+                .collect::<Vec<f32>>(),
+        );
     }
     let audio_s = wavs.iter().map(|w| w.len()).sum::<usize>() as f64 / 16_000.0 * repeat as f64;
     model.embed(&wavs[0])?; // warm-up, as the reference does

@@ -86,7 +86,9 @@ pub struct Ge2e {
 
 impl std::fmt::Debug for Ge2e {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ge2e").field("layers", &self.layers.len()).finish_non_exhaustive()
+        f.debug_struct("Ge2e")
+            .field("layers", &self.layers.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +103,9 @@ impl Ge2e {
     /// Builds the model from a state dict with Resemblyzer's tensor names.
     pub fn from_state_dict(state: &HashMap<String, Tensor>) -> Result<Ge2e, EngineError> {
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, EngineError> {
-            let t = state.get(name).ok_or_else(|| EngineError::Weights(format!("GE2E weights lack `{name}`")))?;
+            let t = state
+                .get(name)
+                .ok_or_else(|| EngineError::Weights(format!("GE2E weights lack `{name}`")))?;
             if t.shape != shape {
                 return Err(EngineError::Weights(format!(
                     "GE2E `{name}` has shape {:?}, expected {shape:?}",
@@ -109,7 +113,9 @@ impl Ge2e {
                 )));
             }
             if t.data.iter().any(|x| !x.is_finite()) {
-                return Err(EngineError::Weights(format!("GE2E `{name}` holds non-finite values")));
+                return Err(EngineError::Weights(format!(
+                    "GE2E `{name}` holds non-finite values"
+                )));
             }
             Ok(t.data.clone())
         };
@@ -141,7 +147,11 @@ impl Ge2e {
     /// Chooses the arithmetic; [`Precision::Bf16`] falls back to f32 on CPUs
     /// without AVX-512 BF16. Returns the precision now in use.
     pub fn set_precision(&mut self, precision: Precision) -> Precision {
-        self.precision = if precision == Precision::Bf16 && !bf16::supported() { Precision::F32 } else { precision };
+        self.precision = if precision == Precision::Bf16 && !bf16::supported() {
+            Precision::F32
+        } else {
+            precision
+        };
         self.precision
     }
 
@@ -150,12 +160,19 @@ impl Ge2e {
     }
 
     /// Embeds an utterance and also returns each partial's embedding and start frame.
-    pub fn embed_with_partials(&self, samples_16k: &[f32]) -> Result<UtteranceEmbedding, EngineError> {
+    pub fn embed_with_partials(
+        &self,
+        samples_16k: &[f32],
+    ) -> Result<UtteranceEmbedding, EngineError> {
         if samples_16k.is_empty() {
-            return Err(EngineError::TooShort("GE2E needs at least one sample".into()));
+            return Err(EngineError::TooShort(
+                "GE2E needs at least one sample".into(),
+            ));
         }
         if samples_16k.iter().any(|x| !x.is_finite()) {
-            return Err(EngineError::Inference("audio holds NaN or infinite samples".into()));
+            return Err(EngineError::Inference(
+                "audio holds NaN or infinite samples".into(),
+            ));
         }
         let starts = partial_starts(samples_16k.len());
         let n_frames = starts.last().map_or(0, |s| s + PARTIAL_FRAMES);
@@ -168,7 +185,11 @@ impl Ge2e {
             mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
         }
         l2_normalise(&mut mean)?;
-        Ok(UtteranceEmbedding { embedding: mean, partials, partial_starts: starts })
+        Ok(UtteranceEmbedding {
+            embedding: mean,
+            partials,
+            partial_starts: starts,
+        })
     }
 
     /// Runs the network on the partial windows of `mel` (frames × 40)
@@ -198,7 +219,15 @@ impl Ge2e {
             if use_bf16 {
                 bf16::gemm_acc(input, &layer.w_ih_bf16, &mut gates, &mut scratch);
             } else {
-                sgemm_bt(rows, layer.input, GATES, input, &layer.w_ih, &mut gates, 1.0);
+                sgemm_bt(
+                    rows,
+                    layer.input,
+                    GATES,
+                    input,
+                    &layer.w_ih,
+                    &mut gates,
+                    1.0,
+                );
             }
             // The layer's output overwrites its input, so keep a copy only
             // while h is both (layers 2 and 3).
@@ -270,8 +299,11 @@ impl Embedder for Ge2e {
 pub fn partial_starts(n_samples: usize) -> Vec<usize> {
     let samples_per_frame = 160usize;
     let n_frames = (n_samples + 1).div_ceil(samples_per_frame);
-    let frame_step = ((SAMPLE_RATE / PARTIALS_PER_SECOND) / samples_per_frame as f64).round() as usize;
-    let steps = (n_frames + frame_step + 1).saturating_sub(PARTIAL_FRAMES).max(1);
+    let frame_step =
+        ((SAMPLE_RATE / PARTIALS_PER_SECOND) / samples_per_frame as f64).round() as usize;
+    let steps = (n_frames + frame_step + 1)
+        .saturating_sub(PARTIAL_FRAMES)
+        .max(1);
     let mut starts: Vec<usize> = (0..steps).step_by(frame_step).collect();
     if let Some(&last) = starts.last() {
         let start = (last * samples_per_frame) as f64;
@@ -287,7 +319,9 @@ pub fn partial_starts(n_samples: usize) -> Vec<usize> {
 fn l2_normalise(v: &mut [f32]) -> Result<(), EngineError> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if !(norm > 0.0 && norm.is_finite()) {
-        return Err(EngineError::Inference("embedding has zero or non-finite norm".into()));
+        return Err(EngineError::Inference(
+            "embedding has zero or non-finite norm".into(),
+        ));
     }
     v.iter_mut().for_each(|x| *x /= norm);
     Ok(())
@@ -339,7 +373,9 @@ mod kernels {
                 unsafe { recurrent_avx512(h, panels, g) };
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 // SAFETY: the CPU supports the features the function is compiled for.
                 unsafe { recurrent_avx2(h, panels, g) };
                 return;
@@ -382,16 +418,27 @@ mod kernels {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn recurrent_block_avx512<const R: usize>(h: &[f32], panels: &[f32], g: &mut [f32], r0: usize) {
+    unsafe fn recurrent_block_avx512<const R: usize>(
+        h: &[f32],
+        panels: &[f32],
+        g: &mut [f32],
+        r0: usize,
+    ) {
         use std::arch::x86_64::*;
-        let hp: [*const f32; R] = std::array::from_fn(|r| h[(r0 + r) * HIDDEN..][..HIDDEN].as_ptr());
+        let hp: [*const f32; R] =
+            std::array::from_fn(|r| h[(r0 + r) * HIDDEN..][..HIDDEN].as_ptr());
         for (cb, panel) in panels.chunks_exact(HIDDEN * PANEL).enumerate() {
             let mut acc_lo = [_mm512_setzero_ps(); R];
             let mut acc_hi = [_mm512_setzero_ps(); R];
             let wp = panel.as_ptr();
             for k in 0..HIDDEN {
                 // SAFETY: k·PANEL + 32 ≤ panel.len(); k < HIDDEN = each h row's length.
-                let (w0, w1) = unsafe { (_mm512_loadu_ps(wp.add(k * PANEL)), _mm512_loadu_ps(wp.add(k * PANEL + 16))) };
+                let (w0, w1) = unsafe {
+                    (
+                        _mm512_loadu_ps(wp.add(k * PANEL)),
+                        _mm512_loadu_ps(wp.add(k * PANEL + 16)),
+                    )
+                };
                 for r in 0..R {
                     let hk = _mm512_set1_ps(unsafe { *hp[r].add(k) });
                     acc_lo[r] = _mm512_fmadd_ps(w0, hk, acc_lo[r]);
@@ -403,7 +450,10 @@ mod kernels {
                 // SAFETY: `out` points at PANEL = 32 writable floats.
                 unsafe {
                     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc_lo[r]));
-                    _mm512_storeu_ps(out.add(16), _mm512_add_ps(_mm512_loadu_ps(out.add(16)), acc_hi[r]));
+                    _mm512_storeu_ps(
+                        out.add(16),
+                        _mm512_add_ps(_mm512_loadu_ps(out.add(16)), acc_hi[r]),
+                    );
                 }
             }
         }
@@ -419,7 +469,9 @@ mod kernels {
                 unsafe { lstm_cell_avx512(g, c, h) };
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 // SAFETY: as above.
                 unsafe { lstm_cell_avx2(g, c, h) };
                 return;
@@ -488,7 +540,11 @@ mod kernels {
 
     #[inline(always)]
     fn lstm_cell_body<const FMA: bool>(g: &[f32], c: &mut [f32], h: &mut [f32]) {
-        for ((gates, c), h) in g.chunks_exact(GATES).zip(c.chunks_exact_mut(HIDDEN)).zip(h.chunks_exact_mut(HIDDEN)) {
+        for ((gates, c), h) in g
+            .chunks_exact(GATES)
+            .zip(c.chunks_exact_mut(HIDDEN))
+            .zip(h.chunks_exact_mut(HIDDEN))
+        {
             let (gi, rest) = gates.split_at(HIDDEN);
             let (gf, rest) = rest.split_at(HIDDEN);
             let (gg, go) = rest.split_at(HIDDEN);
@@ -570,23 +626,51 @@ mod kernels {
         #[test]
         fn recurrent_kernel_matches_naive_product_for_any_row_count() {
             for p in [1usize, 2, 3, 7, 8, 9, 17] {
-                let h: Vec<f32> = (0..p * HIDDEN).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-                let w_t: Vec<f32> = (0..HIDDEN * GATES).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
+                let h: Vec<f32> = (0..p * HIDDEN)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let w_t: Vec<f32> = (0..HIDDEN * GATES)
+                    .map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0)
+                    .collect();
                 let panels = pack_panels(&w_t);
                 let mut g: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
                 let mut want = g.clone();
                 for r in 0..p {
                     for j in 0..GATES {
-                        want[r * GATES + j] += (0..HIDDEN).map(|k| h[r * HIDDEN + k] * w_t[k * GATES + j]).sum::<f32>();
+                        want[r * GATES + j] += (0..HIDDEN)
+                            .map(|k| h[r * HIDDEN + k] * w_t[k * GATES + j])
+                            .sum::<f32>();
                     }
                 }
                 recurrent(&h, &panels, &mut g);
                 // The portable kernel too, whatever this CPU dispatches to.
                 let mut portable: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
                 recurrent_body::<false>(&h, &panels, &mut portable);
-                let diff = portable.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                let diff = portable
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
                 assert!(diff < 1e-4, "portable kernel, p={p}: {diff}");
-                let diff = g.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    let mut avx2: Vec<f32> = (0..p * GATES).map(|i| i as f32 * 1e-3).collect();
+                    // SAFETY: features detected just above.
+                    unsafe { recurrent_avx2(&h, &panels, &mut avx2) };
+                    let diff = avx2
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(diff < 1e-4, "AVX2 kernel, p={p}: {diff}");
+                }
+                let diff = g
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
                 assert!(diff < 1e-4, "p={p}: {diff}");
             }
         }
@@ -612,7 +696,8 @@ mod bf16 {
     pub(super) fn supported() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -631,7 +716,10 @@ mod bf16 {
         /// Packs `w` (n × k, row-major; n = GATES, k even). Empty when bf16 is unsupported.
         pub(super) fn pack(w: &[f32], n: usize, k: usize) -> Panels {
             if !supported() || n != GATES || !k.is_multiple_of(2) {
-                return Panels { pairs: 0, data: Vec::new() };
+                return Panels {
+                    pairs: 0,
+                    data: Vec::new(),
+                };
             }
             let pairs = k / 2;
             let mut data = Vec::with_capacity(n * pairs);
@@ -656,7 +744,11 @@ mod bf16 {
             unreachable!("bf16 kernel called without support or with inconsistent sizes");
         }
         scratch.clear();
-        scratch.extend(a[..rows * k].chunks_exact(2).map(|p| to_bf16(p[0]) | (to_bf16(p[1]) << 16)));
+        scratch.extend(
+            a[..rows * k]
+                .chunks_exact(2)
+                .map(|p| to_bf16(p[0]) | (to_bf16(p[1]) << 16)),
+        );
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F/BF16 checked by `supported`; sizes checked above.
         unsafe {
@@ -685,10 +777,16 @@ mod bf16 {
     /// R rows × one 32-column panel: 2R zmm accumulators.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn block_avx512<const R: usize>(a_pairs: &[u32], w: &Panels, out: &mut [f32], r0: usize) {
+    unsafe fn block_avx512<const R: usize>(
+        a_pairs: &[u32],
+        w: &Panels,
+        out: &mut [f32],
+        r0: usize,
+    ) {
         use std::arch::x86_64::*;
         let pairs = w.pairs;
-        let ap: [*const u32; R] = std::array::from_fn(|r| a_pairs[(r0 + r) * pairs..][..pairs].as_ptr());
+        let ap: [*const u32; R] =
+            std::array::from_fn(|r| a_pairs[(r0 + r) * pairs..][..pairs].as_ptr());
         for (cb, panel) in w.data.chunks_exact(pairs * PANEL).enumerate() {
             let mut acc_lo = [_mm512_setzero_ps(); R];
             let mut acc_hi = [_mm512_setzero_ps(); R];
@@ -698,13 +796,21 @@ mod bf16 {
                 // in a_pairs; __m512i and __m512bh are both 64 plain bytes.
                 let (w0, w1): (__m512bh, __m512bh) = unsafe {
                     (
-                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL).cast())),
-                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(wp.add(m * PANEL + 16).cast())),
+                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                            wp.add(m * PANEL).cast(),
+                        )),
+                        std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                            wp.add(m * PANEL + 16).cast(),
+                        )),
                     )
                 };
                 for r in 0..R {
                     // SAFETY: as above.
-                    let x = unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*ap[r].add(m) as i32)) };
+                    let x = unsafe {
+                        std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(
+                            *ap[r].add(m) as i32
+                        ))
+                    };
                     acc_lo[r] = _mm512_dpbf16_ps(acc_lo[r], w0, x);
                     acc_hi[r] = _mm512_dpbf16_ps(acc_hi[r], w1, x);
                 }
@@ -714,7 +820,10 @@ mod bf16 {
                 // SAFETY: `o` points at PANEL = 32 writable floats.
                 unsafe {
                     _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc_lo[r]));
-                    _mm512_storeu_ps(o.add(16), _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc_hi[r]));
+                    _mm512_storeu_ps(
+                        o.add(16),
+                        _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc_hi[r]),
+                    );
                 }
             }
         }
@@ -731,19 +840,29 @@ mod bf16 {
                 return;
             }
             for (rows, k) in [(1usize, 40usize), (3, 40), (7, 256), (9, 256), (17, 40)] {
-                let a: Vec<f32> = (0..rows * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-                let w: Vec<f32> = (0..GATES * k).map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0).collect();
+                let a: Vec<f32> = (0..rows * k)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let w: Vec<f32> = (0..GATES * k)
+                    .map(|i| ((i * 53 % 97) as f32 - 48.0) / 480.0)
+                    .collect();
                 let panels = Panels::pack(&w, GATES, k);
                 let mut out: Vec<f32> = (0..rows * GATES).map(|i| i as f32 * 1e-3).collect();
                 let mut want = out.clone();
                 let bf = |x: f32| f32::from_bits(to_bf16(x) << 16);
                 for r in 0..rows {
                     for j in 0..GATES {
-                        want[r * GATES + j] += (0..k).map(|i| bf(a[r * k + i]) * bf(w[j * k + i])).sum::<f32>();
+                        want[r * GATES + j] += (0..k)
+                            .map(|i| bf(a[r * k + i]) * bf(w[j * k + i]))
+                            .sum::<f32>();
                     }
                 }
                 gemm_acc(&a, &panels, &mut out, &mut Vec::new());
-                let diff = out.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                let diff = out
+                    .iter()
+                    .zip(&want)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
                 assert!(diff < 1e-3, "rows={rows} k={k}: {diff}");
             }
             assert_eq!(to_bf16(1.0), 0x3f80);
@@ -755,7 +874,10 @@ mod bf16 {
 
 /// `c = a · bᵀ + beta·c` with a (m × k), b (n × k), c (m × n), all row-major.
 fn sgemm_bt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], beta: f32) {
-    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "sgemm_bt: buffer sizes");
+    assert!(
+        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
+        "sgemm_bt: buffer sizes"
+    );
     // SAFETY: bounds checked above; `c` is a unique borrow so it aliases neither input.
     unsafe {
         matrixmultiply::sgemm(
@@ -815,19 +937,45 @@ mod tests {
         };
         for l in 0..LAYERS {
             let input = if l == 0 { N_MELS } else { HIDDEN };
-            put(format!("lstm.weight_ih_l{l}"), vec![GATES, input], rnd(GATES * input, 0.0625));
-            put(format!("lstm.weight_hh_l{l}"), vec![GATES, HIDDEN], rnd(GATES * HIDDEN, 0.0625));
-            put(format!("lstm.bias_ih_l{l}"), vec![GATES], rnd(GATES, 0.0625));
-            put(format!("lstm.bias_hh_l{l}"), vec![GATES], rnd(GATES, 0.0625));
+            put(
+                format!("lstm.weight_ih_l{l}"),
+                vec![GATES, input],
+                rnd(GATES * input, 0.0625),
+            );
+            put(
+                format!("lstm.weight_hh_l{l}"),
+                vec![GATES, HIDDEN],
+                rnd(GATES * HIDDEN, 0.0625),
+            );
+            put(
+                format!("lstm.bias_ih_l{l}"),
+                vec![GATES],
+                rnd(GATES, 0.0625),
+            );
+            put(
+                format!("lstm.bias_hh_l{l}"),
+                vec![GATES],
+                rnd(GATES, 0.0625),
+            );
         }
-        put("linear.weight".into(), vec![EMBEDDING, HIDDEN], rnd(EMBEDDING * HIDDEN, 0.0625));
-        put("linear.bias".into(), vec![EMBEDDING], rnd(EMBEDDING, 0.0625).iter().map(|x| x.abs()).collect());
+        put(
+            "linear.weight".into(),
+            vec![EMBEDDING, HIDDEN],
+            rnd(EMBEDDING * HIDDEN, 0.0625),
+        );
+        put(
+            "linear.bias".into(),
+            vec![EMBEDDING],
+            rnd(EMBEDDING, 0.0625).iter().map(|x| x.abs()).collect(),
+        );
         m
     }
 
     /// Straightforward single-sequence LSTM, to check the batched time-major one.
     fn naive_partial(model: &Ge2e, mel: &[f32], start: usize) -> Vec<f32> {
-        let mut seq: Vec<Vec<f32>> = (0..PARTIAL_FRAMES).map(|t| mel[(start + t) * N_MELS..(start + t + 1) * N_MELS].to_vec()).collect();
+        let mut seq: Vec<Vec<f32>> = (0..PARTIAL_FRAMES)
+            .map(|t| mel[(start + t) * N_MELS..(start + t + 1) * N_MELS].to_vec())
+            .collect();
         for layer in &model.layers {
             let mut h = vec![0f32; HIDDEN];
             let mut c = vec![0f32; HIDDEN];
@@ -835,9 +983,14 @@ mod tests {
             for x in &seq {
                 let mut g = layer.bias.clone();
                 for (r, gr) in g.iter_mut().enumerate() {
-                    *gr += (0..layer.input).map(|k| layer.w_ih[r * layer.input + k] * x[k]).sum::<f32>();
-                    let panel = &layer.w_hh_panels[(r / kernels::PANEL) * HIDDEN * kernels::PANEL..];
-                    *gr += (0..HIDDEN).map(|k| panel[k * kernels::PANEL + r % kernels::PANEL] * h[k]).sum::<f32>();
+                    *gr += (0..layer.input)
+                        .map(|k| layer.w_ih[r * layer.input + k] * x[k])
+                        .sum::<f32>();
+                    let panel =
+                        &layer.w_hh_panels[(r / kernels::PANEL) * HIDDEN * kernels::PANEL..];
+                    *gr += (0..HIDDEN)
+                        .map(|k| panel[k * kernels::PANEL + r % kernels::PANEL] * h[k])
+                        .sum::<f32>();
                 }
                 // Exact libm activations: also checks the fast ones inside the model.
                 for j in 0..HIDDEN {
@@ -852,7 +1005,13 @@ mod tests {
         }
         let h = seq.last().unwrap();
         let mut e: Vec<f32> = (0..EMBEDDING)
-            .map(|r| (model.linear_b[r] + (0..HIDDEN).map(|k| model.linear_w[r * HIDDEN + k] * h[k]).sum::<f32>()).max(0.0))
+            .map(|r| {
+                (model.linear_b[r]
+                    + (0..HIDDEN)
+                        .map(|k| model.linear_w[r * HIDDEN + k] * h[k])
+                        .sum::<f32>())
+                .max(0.0)
+            })
             .collect();
         l2_normalise(&mut e).unwrap();
         e
@@ -862,17 +1021,28 @@ mod tests {
     fn batched_lstm_equals_naive_per_partial_lstm() {
         let mut model = Ge2e::from_state_dict(&tiny_state(7)).unwrap();
         model.set_precision(Precision::F32);
-        let samples: Vec<f32> = (0..16_000 * 3).map(|i| ((i as f32 * 0.013).sin() * 0.3) + ((i * 7919 % 101) as f32 / 1000.0)).collect();
-        let UtteranceEmbedding { embedding: emb, partials, partial_starts: starts } =
-            model.embed_with_partials(&samples).unwrap();
+        let samples: Vec<f32> = (0..16_000 * 3)
+            .map(|i| ((i as f32 * 0.013).sin() * 0.3) + ((i * 7919 % 101) as f32 / 1000.0))
+            .collect();
+        let UtteranceEmbedding {
+            embedding: emb,
+            partials,
+            partial_starts: starts,
+        } = model.embed_with_partials(&samples).unwrap();
         assert_eq!(starts.len(), 3);
         let mut mel = Vec::new();
-        model.mel.compute(&samples, starts[2] + PARTIAL_FRAMES, &mut mel);
+        model
+            .mel
+            .compute(&samples, starts[2] + PARTIAL_FRAMES, &mut mel);
         let mut mean = vec![0f32; EMBEDDING];
         for (k, &s) in starts.iter().enumerate() {
             let expect = naive_partial(&model, &mel, s);
             let got = &partials[k * EMBEDDING..(k + 1) * EMBEDDING];
-            let max_diff = expect.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let max_diff = expect
+                .iter()
+                .zip(got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(max_diff < 1e-4, "partial {k} differs by {max_diff}");
             mean.iter_mut().zip(&expect).for_each(|(m, x)| *m += x);
         }
@@ -892,7 +1062,10 @@ mod tests {
     fn bad_input_is_a_typed_error() {
         let model = Ge2e::from_state_dict(&tiny_state(3)).unwrap();
         assert!(matches!(model.embed(&[]), Err(EngineError::TooShort(_))));
-        assert!(matches!(model.embed(&[0.1, f32::NAN, 0.2]), Err(EngineError::Inference(_))));
+        assert!(matches!(
+            model.embed(&[0.1, f32::NAN, 0.2]),
+            Err(EngineError::Inference(_))
+        ));
     }
 
     #[test]
@@ -902,6 +1075,9 @@ mod tests {
         let err = Ge2e::from_state_dict(&state).unwrap_err();
         assert!(err.to_string().contains("linear.bias"), "{err}");
         state.remove("lstm.weight_hh_l1");
-        assert!(Ge2e::from_state_dict(&state).unwrap_err().to_string().contains("lstm.weight_hh_l1"));
+        assert!(Ge2e::from_state_dict(&state)
+            .unwrap_err()
+            .to_string()
+            .contains("lstm.weight_hh_l1"));
     }
 }

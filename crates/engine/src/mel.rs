@@ -48,10 +48,19 @@ impl MelSpectrogram {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
         // scipy.signal.get_window("hann", n_fft, fftbins=True): periodic Hann.
         let window = (0..n_fft)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()) as f32)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()) as f32
+            })
             .collect();
         let filters = slaney_mel_filterbank(f64::from(sample_rate), n_fft, n_mels);
-        Self { n_fft, hop, n_mels, fft, window, filters }
+        Self {
+            n_fft,
+            hop,
+            n_mels,
+            fft,
+            window,
+            filters,
+        }
     }
 
     pub fn n_mels(&self) -> usize {
@@ -80,10 +89,18 @@ impl MelSpectrogram {
             let start = (t * self.hop) as isize - half;
             for (k, (x, w)) in input.iter_mut().zip(&self.window).enumerate() {
                 let j = start + k as isize;
-                *x = if j >= 0 && (j as usize) < samples.len() { samples[j as usize] * w } else { 0.0 };
+                *x = if j >= 0 && (j as usize) < samples.len() {
+                    samples[j as usize] * w
+                } else {
+                    0.0
+                };
             }
             // Lengths come from the same plan, so this cannot fail.
-            if self.fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch).is_ok() {
+            if self
+                .fft
+                .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
+                .is_ok()
+            {
                 for (p, c) in power_row.iter_mut().zip(&spectrum) {
                     *p = c.norm_sqr();
                 }
@@ -147,7 +164,9 @@ fn mel_to_hz_slaney(mel: f64) -> f64 {
 pub fn slaney_mel_filterbank(sample_rate: f64, n_fft: usize, n_mels: usize) -> Vec<f32> {
     let n_bins = n_fft / 2 + 1;
     let fmax = sample_rate / 2.0;
-    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| fmax * i as f64 / (n_bins - 1) as f64).collect();
+    let fft_freqs: Vec<f64> = (0..n_bins)
+        .map(|i| fmax * i as f64 / (n_bins - 1) as f64)
+        .collect();
     let (mel_lo, mel_hi) = (hz_to_mel_slaney(0.0), hz_to_mel_slaney(fmax));
     let mel_f: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz_slaney(mel_lo + (mel_hi - mel_lo) * i as f64 / (n_mels + 1) as f64))
@@ -181,7 +200,12 @@ mod tests {
         let enorm = 2.0 / (2.0 * d_hz);
         let f1 = 40.0; // bin 1 = 40 Hz
         let expect = (f1 / d_hz).min((2.0 * d_hz - f1) / d_hz).max(0.0) * enorm;
-        assert!((f64::from(fb[1]) - expect).abs() < 1e-6, "{} vs {}", fb[1], expect);
+        assert!(
+            (f64::from(fb[1]) - expect).abs() < 1e-6,
+            "{} vs {}",
+            fb[1],
+            expect
+        );
         assert_eq!(fb[0], 0.0);
         // Every filter is non-empty and non-negative.
         for m in 0..40 {
@@ -202,22 +226,41 @@ mod tests {
     fn sine_energy_lands_in_the_right_band_with_parseval_scale() {
         let mel = MelSpectrogram::resemblyzer();
         // 1 kHz sine = exactly bin 25 of a 400-point FFT at 16 kHz.
-        let x: Vec<f32> = (0..16000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin()).collect();
+        let x: Vec<f32> = (0..16000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin())
+            .collect();
         let mut out = Vec::new();
         let n = mel.frames_for(x.len());
         assert_eq!(n, 101);
         mel.compute(&x, n, &mut out);
         let frame = &out[50 * 40..51 * 40];
-        let (best, _) = frame.iter().enumerate().fold((0, 0f32), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
-        let centres: Vec<f64> = (0..42).map(|i| mel_to_hz_slaney(hz_to_mel_slaney(8000.0) * i as f64 / 41.0)).collect();
-        let nearest = (1..41).min_by(|&a, &b| (centres[a] - 1000.0).abs().total_cmp(&(centres[b] - 1000.0).abs())).unwrap() - 1;
+        let (best, _) = frame
+            .iter()
+            .enumerate()
+            .fold((0, 0f32), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        let centres: Vec<f64> = (0..42)
+            .map(|i| mel_to_hz_slaney(hz_to_mel_slaney(8000.0) * i as f64 / 41.0))
+            .collect();
+        let nearest = (1..41)
+            .min_by(|&a, &b| {
+                (centres[a] - 1000.0)
+                    .abs()
+                    .total_cmp(&(centres[b] - 1000.0).abs())
+            })
+            .unwrap()
+            - 1;
         assert_eq!(best, nearest);
         // A unit sine on bin 25 under a periodic Hann window: |X[25]|² = (N/4)² =
         // 10000 and the main lobe's neighbours |X[24]|² = |X[26]|² = (N/8)² = 2500.
         let fb = slaney_mel_filterbank(16000.0, 400, 40);
         let row = &fb[best * 201..];
         let expect = 10000.0 * row[25] + 2500.0 * (row[24] + row[26]);
-        assert!((frame[best] / expect - 1.0).abs() < 1e-3, "{} vs {}", frame[best], expect);
+        assert!(
+            (frame[best] / expect - 1.0).abs() < 1e-3,
+            "{} vs {}",
+            frame[best],
+            expect
+        );
     }
 
     #[test]

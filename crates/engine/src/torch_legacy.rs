@@ -143,9 +143,13 @@ impl StorageDtype {
         let b = &bytes[i * s..(i + 1) * s];
         match self {
             Self::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            Self::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+            Self::F64 => {
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            }
             Self::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-            Self::I64 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+            Self::I64 => {
+                i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            }
             Self::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
             Self::I16 => i16::from_le_bytes([b[0], b[1]]) as f32,
             Self::I8 => b[0] as i8 as f32,
@@ -189,12 +193,20 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<HashMap<String, Tensor>, TorchLo
     let magic = Unpickler::run(bytes, &mut pos)?;
     if magic != Value::BigInt(LEGACY_MAGIC.to_le_bytes()[..10].to_vec()) {
         // The zip format starts with "PK"; say so, it is the likely mistake.
-        let hint = if bytes.starts_with(b"PK") { " (this is a zip-format torch file)" } else { "" };
-        return Err(TorchLoadError::NotLegacyTorch(format!("bad magic number{hint}")));
+        let hint = if bytes.starts_with(b"PK") {
+            " (this is a zip-format torch file)"
+        } else {
+            ""
+        };
+        return Err(TorchLoadError::NotLegacyTorch(format!(
+            "bad magic number{hint}"
+        )));
     }
     let protocol = Unpickler::run(bytes, &mut pos)?;
     if protocol != Value::Int(LEGACY_PROTOCOL) {
-        return Err(TorchLoadError::NotLegacyTorch(format!("unexpected protocol version {protocol:?}")));
+        return Err(TorchLoadError::NotLegacyTorch(format!(
+            "unexpected protocol version {protocol:?}"
+        )));
     }
     let sys_info = Unpickler::run(bytes, &mut pos)?;
     check_sys_info(&sys_info)?;
@@ -204,10 +216,16 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<HashMap<String, Tensor>, TorchLo
             .into_iter()
             .map(|v| match v {
                 Value::Str(s) => Ok(s),
-                other => Err(TorchLoadError::NotLegacyTorch(format!("storage key is not a string: {other:?}"))),
+                other => Err(TorchLoadError::NotLegacyTorch(format!(
+                    "storage key is not a string: {other:?}"
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        other => return Err(TorchLoadError::NotLegacyTorch(format!("storage key list expected, got {other:?}"))),
+        other => {
+            return Err(TorchLoadError::NotLegacyTorch(format!(
+                "storage key list expected, got {other:?}"
+            )))
+        }
     };
 
     let named = find_state_dict(&main).ok_or(TorchLoadError::NoStateDict)?;
@@ -224,34 +242,40 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<HashMap<String, Tensor>, TorchLo
 
     let mut storage_bytes: HashMap<&str, &[u8]> = HashMap::new();
     for key in &keys {
-        let count_bytes = bytes
-            .get(pos..pos + 8)
-            .ok_or_else(|| TorchLoadError::Truncated(format!("storage {key}: missing element count")))?;
+        let count_bytes = bytes.get(pos..pos + 8).ok_or_else(|| {
+            TorchLoadError::Truncated(format!("storage {key}: missing element count"))
+        })?;
         let count = u64::from_le_bytes(count_bytes.try_into().unwrap_or([0; 8]));
         pos += 8;
-        let (dtype, declared) = *dtypes
-            .get(key)
-            .ok_or_else(|| TorchLoadError::NotLegacyTorch(format!("storage {key} listed but never referenced")))?;
+        let (dtype, declared) = *dtypes.get(key).ok_or_else(|| {
+            TorchLoadError::NotLegacyTorch(format!("storage {key} listed but never referenced"))
+        })?;
         if count > MAX_STORAGE_ELEMENTS || count != declared {
             return Err(TorchLoadError::NotLegacyTorch(format!(
                 "storage {key}: {count} elements on disk, {declared} declared"
             )));
         }
         let len = count as usize * dtype.size();
-        let data = bytes
-            .get(pos..pos + len)
-            .ok_or_else(|| TorchLoadError::Truncated(format!("storage {key}: needs {len} bytes")))?;
+        let data = bytes.get(pos..pos + len).ok_or_else(|| {
+            TorchLoadError::Truncated(format!("storage {key}: needs {len} bytes"))
+        })?;
         pos += len;
         storage_bytes.insert(key.as_str(), data);
     }
 
     let mut out = HashMap::with_capacity(named.len());
     for (name, t) in named {
-        let data = storage_bytes.get(t.storage.key.as_str()).ok_or_else(|| TorchLoadError::BadTensor {
+        let data =
+            storage_bytes
+                .get(t.storage.key.as_str())
+                .ok_or_else(|| TorchLoadError::BadTensor {
+                    name: name.clone(),
+                    message: format!("storage {} missing from the file", t.storage.key),
+                })?;
+        let tensor = materialise(&t, data).map_err(|message| TorchLoadError::BadTensor {
             name: name.clone(),
-            message: format!("storage {} missing from the file", t.storage.key),
+            message,
         })?;
-        let tensor = materialise(&t, data).map_err(|message| TorchLoadError::BadTensor { name: name.clone(), message })?;
         out.insert(name, tensor);
     }
     Ok(out)
@@ -259,7 +283,9 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<HashMap<String, Tensor>, TorchLo
 
 fn check_sys_info(info: &Value) -> Result<(), TorchLoadError> {
     let Value::Dict(items) = info else {
-        return Err(TorchLoadError::NotLegacyTorch("sys_info is not a dict".into()));
+        return Err(TorchLoadError::NotLegacyTorch(
+            "sys_info is not a dict".into(),
+        ));
     };
     for (k, v) in items {
         if *k == Value::Str("little_endian".into()) && *v == Value::Bool(false) {
@@ -284,7 +310,9 @@ fn find_state_dict(main: &Value) -> Option<Vec<(String, TensorRef)>> {
     if let Some(d) = as_tensor_dict(main) {
         return Some(d);
     }
-    let Value::Dict(items) = main else { return None };
+    let Value::Dict(items) = main else {
+        return None;
+    };
     for wanted in ["model_state", "state_dict", "model"] {
         for (k, v) in items {
             if *k == Value::Str(wanted.into()) {
@@ -327,7 +355,10 @@ fn materialise(t: &TensorRef, storage: &[u8]) -> Result<Tensor, String> {
         // Highest element index the view touches.
         let mut last = t.offset;
         for (&d, &s) in t.shape.iter().zip(&t.stride) {
-            last = (d - 1).checked_mul(s).and_then(|x| x.checked_add(last)).ok_or("stride overflows")?;
+            last = (d - 1)
+                .checked_mul(s)
+                .and_then(|x| x.checked_add(last))
+                .ok_or("stride overflows")?;
         }
         if last >= storage_len {
             return Err(format!(
@@ -339,7 +370,12 @@ fn materialise(t: &TensorRef, storage: &[u8]) -> Result<Tensor, String> {
     let mut data = Vec::with_capacity(numel);
     let mut index = vec![0usize; t.shape.len()];
     for _ in 0..numel {
-        let flat = t.offset + index.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
+        let flat = t.offset
+            + index
+                .iter()
+                .zip(&t.stride)
+                .map(|(i, s)| i * s)
+                .sum::<usize>();
         data.push(t.storage.dtype.read_f32(storage, flat));
         // Odometer increment, last dimension fastest (row-major).
         for d in (0..index.len()).rev() {
@@ -350,7 +386,10 @@ fn materialise(t: &TensorRef, storage: &[u8]) -> Result<Tensor, String> {
             index[d] = 0;
         }
     }
-    Ok(Tensor { shape: t.shape.clone(), data })
+    Ok(Tensor {
+        shape: t.shape.clone(),
+        data,
+    })
 }
 
 /// The pickle virtual machine (protocol ≤ 2 subset used by `torch.save`).
@@ -370,20 +409,36 @@ const MAX_STACK: usize = 1 << 20;
 impl<'a> Unpickler<'a> {
     /// Runs one pickle starting at `*pos`; on success `*pos` is just past STOP.
     fn run(bytes: &'a [u8], pos: &mut usize) -> Result<Value, TorchLoadError> {
-        let mut vm = Unpickler { bytes, pos: *pos, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+        let mut vm = Unpickler {
+            bytes,
+            pos: *pos,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+        };
         let value = vm.execute()?;
         *pos = vm.pos;
         Ok(value)
     }
 
     fn err(&self, message: impl Into<String>) -> TorchLoadError {
-        TorchLoadError::Pickle { offset: self.pos, message: message.into() }
+        TorchLoadError::Pickle {
+            offset: self.pos,
+            message: message.into(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], TorchLoadError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            TorchLoadError::Truncated(format!("pickle needs {n} more bytes at byte {}", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                TorchLoadError::Truncated(format!(
+                    "pickle needs {n} more bytes at byte {}",
+                    self.pos
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -409,7 +464,9 @@ impl<'a> Unpickler<'a> {
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| TorchLoadError::Truncated("unterminated GLOBAL name".into()))?;
-        let s = std::str::from_utf8(&rest[..n]).map_err(|_| self.err("GLOBAL name is not UTF-8"))?.to_owned();
+        let s = std::str::from_utf8(&rest[..n])
+            .map_err(|_| self.err("GLOBAL name is not UTF-8"))?
+            .to_owned();
         self.pos += n + 1;
         Ok(s)
     }
@@ -431,12 +488,18 @@ impl<'a> Unpickler<'a> {
 
     fn top_mut(&mut self) -> Result<&mut Value, TorchLoadError> {
         let offset = self.pos;
-        self.stack.last_mut().ok_or(TorchLoadError::Pickle { offset, message: "stack underflow".into() })
+        self.stack.last_mut().ok_or(TorchLoadError::Pickle {
+            offset,
+            message: "stack underflow".into(),
+        })
     }
 
     /// Pops everything above the most recent MARK.
     fn pop_mark(&mut self) -> Result<Vec<Value>, TorchLoadError> {
-        let m = self.marks.pop().ok_or_else(|| self.err("no MARK on the stack"))?;
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.err("no MARK on the stack"))?;
         if m > self.stack.len() {
             return Err(self.err("MARK above stack top"));
         }
@@ -447,13 +510,21 @@ impl<'a> Unpickler<'a> {
         if self.memo.len() >= MAX_STACK {
             return Err(self.err("memo too large"));
         }
-        let v = self.stack.last().cloned().ok_or_else(|| self.err("PUT on empty stack"))?;
+        let v = self
+            .stack
+            .last()
+            .cloned()
+            .ok_or_else(|| self.err("PUT on empty stack"))?;
         self.memo.insert(idx, v);
         Ok(())
     }
 
     fn memo_get(&mut self, idx: u32) -> Result<(), TorchLoadError> {
-        let v = self.memo.get(&idx).cloned().ok_or_else(|| self.err(format!("GET of unset memo slot {idx}")))?;
+        let v = self
+            .memo
+            .get(&idx)
+            .cloned()
+            .ok_or_else(|| self.err(format!("GET of unset memo slot {idx}")))?;
         self.push(v)
     }
 
@@ -499,7 +570,11 @@ impl<'a> Unpickler<'a> {
                     if n > 8 {
                         self.push(Value::BigInt(b.to_vec()))?
                     } else {
-                        let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
+                        let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) {
+                            [0xffu8; 8]
+                        } else {
+                            [0u8; 8]
+                        };
                         buf[..n].copy_from_slice(b);
                         self.push(Value::Int(i64::from_le_bytes(buf)))?
                     }
@@ -512,7 +587,9 @@ impl<'a> Unpickler<'a> {
                 b'X' => {
                     let n = self.u32()? as usize;
                     let b = self.take(n)?;
-                    let s = std::str::from_utf8(b).map_err(|_| self.err("BINUNICODE is not UTF-8"))?.to_owned();
+                    let s = std::str::from_utf8(b)
+                        .map_err(|_| self.err("BINUNICODE is not UTF-8"))?
+                        .to_owned();
                     self.push(Value::Str(s))?
                 }
                 b'c' => {
@@ -622,26 +699,38 @@ impl<'a> Unpickler<'a> {
 
     /// `('storage', <class>, key, location, numel[, view_metadata])`.
     fn persistent_load(&self, pid: Value) -> Result<Value, TorchLoadError> {
-        let Value::Tuple(items) = pid else { return Err(self.err("persistent id is not a tuple")) };
+        let Value::Tuple(items) = pid else {
+            return Err(self.err("persistent id is not a tuple"));
+        };
         match items.as_slice() {
             [Value::Str(tag), Value::Global(class), Value::Str(key), _location, Value::Int(numel), rest @ ..]
                 if tag == "storage" =>
             {
                 if !matches!(rest, [] | [Value::None]) {
-                    return Err(TorchLoadError::Unsupported(format!("storage view metadata on {key}")));
+                    return Err(TorchLoadError::Unsupported(format!(
+                        "storage view metadata on {key}"
+                    )));
                 }
                 let dtype = StorageDtype::from_class(class)
                     .ok_or_else(|| TorchLoadError::Unsupported(format!("storage type {class}")))?;
                 let numel = u64::try_from(*numel).map_err(|_| self.err("negative storage size"))?;
-                Ok(Value::Storage(StorageRef { key: key.clone(), dtype, numel }))
+                Ok(Value::Storage(StorageRef {
+                    key: key.clone(),
+                    dtype,
+                    numel,
+                }))
             }
             _ => Err(self.err("persistent id is not a storage tuple")),
         }
     }
 
     fn reduce(&self, callable: Value, args: Value) -> Result<Value, TorchLoadError> {
-        let Value::Global(name) = callable else { return Err(self.err("REDUCE of a non-callable")) };
-        let Value::Tuple(args) = args else { return Err(self.err("REDUCE arguments are not a tuple")) };
+        let Value::Global(name) = callable else {
+            return Err(self.err("REDUCE of a non-callable"));
+        };
+        let Value::Tuple(args) = args else {
+            return Err(self.err("REDUCE arguments are not a tuple"));
+        };
         match name.as_str() {
             "collections.OrderedDict" => Ok(Value::Dict(Vec::new())),
             "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => {
@@ -651,7 +740,9 @@ impl<'a> Unpickler<'a> {
                     return Err(self.err(format!("bad arguments to {name}")));
                 };
                 let to_usize = |v: &Value| match v {
-                    Value::Int(i) => usize::try_from(*i).map_err(|_| self.err("negative tensor dimension")),
+                    Value::Int(i) => {
+                        usize::try_from(*i).map_err(|_| self.err("negative tensor dimension"))
+                    }
                     _ => Err(self.err("tensor dimension is not an int")),
                 };
                 let shape = size.iter().map(to_usize).collect::<Result<Vec<_>, _>>()?;
@@ -659,8 +750,14 @@ impl<'a> Unpickler<'a> {
                 if shape.len() != stride.len() {
                     return Err(self.err("tensor size and stride differ in rank"));
                 }
-                let offset = usize::try_from(*offset).map_err(|_| self.err("negative storage offset"))?;
-                Ok(Value::Tensor(TensorRef { storage: storage.clone(), offset, shape, stride }))
+                let offset =
+                    usize::try_from(*offset).map_err(|_| self.err("negative storage offset"))?;
+                Ok(Value::Tensor(TensorRef {
+                    storage: storage.clone(),
+                    offset,
+                    shape,
+                    stride,
+                }))
             }
             // Anything else (optimizer internals etc.) is kept as an opaque
             // placeholder: we never call it.
@@ -710,10 +807,28 @@ mod tests {
             self.op(b't')
         }
         /// `_rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`
-        fn tensor(&mut self, key: &str, numel: i64, offset: i64, size: &[i64], stride: &[i64]) -> &mut Self {
+        fn tensor(
+            &mut self,
+            key: &str,
+            numel: i64,
+            offset: i64,
+            size: &[i64],
+            stride: &[i64],
+        ) -> &mut Self {
             self.global("torch._utils", "_rebuild_tensor_v2").op(b'(');
-            self.op(b'(').str("storage").global("torch", "FloatStorage").str(key).str("cpu").int(numel).op(b'N');
-            self.op(b't').op(b'Q').int(offset).ints(size).ints(stride).op(0x89);
+            self.op(b'(')
+                .str("storage")
+                .global("torch", "FloatStorage")
+                .str(key)
+                .str("cpu")
+                .int(numel)
+                .op(b'N');
+            self.op(b't')
+                .op(b'Q')
+                .int(offset)
+                .ints(size)
+                .ints(stride)
+                .op(0x89);
             self.global("collections", "OrderedDict").op(b')').op(b'R');
             self.op(b't').op(b'R')
         }
@@ -729,7 +844,14 @@ mod tests {
         out.extend(1001u16.to_le_bytes());
         out.push(b'.');
         let mut p = P::default();
-        p.op(0x80).op(2).op(b'}').op(b'(').str("little_endian").op(0x88).op(b'u').op(b'.');
+        p.op(0x80)
+            .op(2)
+            .op(b'}')
+            .op(b'(')
+            .str("little_endian")
+            .op(0x88)
+            .op(b'u')
+            .op(b'.');
         out.extend(p.0);
         out
     }
@@ -756,14 +878,28 @@ mod tests {
     fn sample_file() -> Vec<u8> {
         let mut out = header();
         let mut p = P::default();
-        p.op(0x80).op(2).op(b'}').op(b'(').str("step").int(7).str("model_state");
-        p.global("collections", "OrderedDict").op(b')').op(b'R').op(b'q').op(0).op(b'(');
+        p.op(0x80)
+            .op(2)
+            .op(b'}')
+            .op(b'(')
+            .str("step")
+            .int(7)
+            .str("model_state");
+        p.global("collections", "OrderedDict")
+            .op(b')')
+            .op(b'R')
+            .op(b'q')
+            .op(0)
+            .op(b'(');
         p.str("w").tensor("s0", 8, 2, &[2, 3], &[3, 1]);
         p.str("wt").tensor("s0", 8, 2, &[3, 2], &[1, 3]);
         p.str("b").tensor("s1", 2, 0, &[2], &[1]);
         p.op(b'u').op(b'u').op(b'.');
         out.extend(p.0);
-        out.extend(storage_section(&[("s0", (0..8).map(|x| x as f32).collect()), ("s1", vec![-1.5, 2.5])]));
+        out.extend(storage_section(&[
+            ("s0", (0..8).map(|x| x as f32).collect()),
+            ("s1", vec![-1.5, 2.5]),
+        ]));
         out
     }
 
@@ -771,8 +907,20 @@ mod tests {
     fn reads_views_with_offset_and_stride() {
         let sd = parse_state_dict(&sample_file()).unwrap();
         assert_eq!(sd.len(), 3);
-        assert_eq!(sd["w"], Tensor { shape: vec![2, 3], data: vec![2.0, 3.0, 4.0, 5.0, 6.0, 7.0] });
-        assert_eq!(sd["wt"], Tensor { shape: vec![3, 2], data: vec![2.0, 5.0, 3.0, 6.0, 4.0, 7.0] });
+        assert_eq!(
+            sd["w"],
+            Tensor {
+                shape: vec![2, 3],
+                data: vec![2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+            }
+        );
+        assert_eq!(
+            sd["wt"],
+            Tensor {
+                shape: vec![3, 2],
+                data: vec![2.0, 5.0, 3.0, 6.0, 4.0, 7.0]
+            }
+        );
         assert_eq!(sd["b"].data, vec![-1.5, 2.5]);
     }
 
@@ -780,7 +928,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let file = sample_file();
         for cut in 0..file.len() {
-            assert!(parse_state_dict(&file[..cut]).is_err(), "truncated at {cut} parsed");
+            assert!(
+                parse_state_dict(&file[..cut]).is_err(),
+                "truncated at {cut} parsed"
+            );
         }
     }
 
@@ -799,7 +950,14 @@ mod tests {
     fn view_beyond_storage_is_rejected() {
         let mut out = header();
         let mut p = P::default();
-        p.op(0x80).op(2).op(b'}').op(b'(').str("w").tensor("s0", 4, 2, &[2, 2], &[2, 1]).op(b'u').op(b'.');
+        p.op(0x80)
+            .op(2)
+            .op(b'}')
+            .op(b'(')
+            .str("w")
+            .tensor("s0", 4, 2, &[2, 2], &[2, 1])
+            .op(b'u')
+            .op(b'.');
         out.extend(p.0);
         out.extend(storage_section(&[("s0", vec![0.0; 4])]));
         let err = parse_state_dict(&out).unwrap_err();
@@ -809,7 +967,10 @@ mod tests {
     #[test]
     fn zip_format_is_named_in_the_error() {
         let err = parse_state_dict(b"PK\x03\x04rest").unwrap_err();
-        assert!(err.to_string().contains("zip") || matches!(err, TorchLoadError::Pickle { .. }), "{err}");
+        assert!(
+            err.to_string().contains("zip") || matches!(err, TorchLoadError::Pickle { .. }),
+            "{err}"
+        );
     }
 
     #[test]

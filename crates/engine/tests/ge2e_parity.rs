@@ -13,7 +13,10 @@ fn shared_dir() -> Option<PathBuf> {
     if dir.join("reference/resemblyzer-embeddings.json").is_file() {
         Some(dir)
     } else {
-        eprintln!("skipping: {} not found", dir.join("reference/resemblyzer-embeddings.json").display());
+        eprintln!(
+            "skipping: {} not found",
+            dir.join("reference/resemblyzer-embeddings.json").display()
+        );
         None
     }
 }
@@ -26,19 +29,26 @@ fn ge2e_weights() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipping: {} not found (run scripts/fetch-models.sh)", path.display());
+        eprintln!(
+            "skipping: {} not found (run scripts/fetch-models.sh)",
+            path.display()
+        );
         None
     }
 }
 
 /// 16-bit FLAC to f32 in [-1, 1) exactly as soundfile/librosa read it.
 fn read_flac_16k(path: &Path) -> Vec<f32> {
-    let mut reader = claxon::FlacReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader =
+        claxon::FlacReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let info = reader.streaminfo();
     assert_eq!(info.sample_rate, 16_000, "{}", path.display());
     assert_eq!(info.channels, 1, "{}", path.display());
     let scale = 1.0 / (1u32 << (info.bits_per_sample - 1)) as f32;
-    reader.samples().map(|s| s.expect("flac sample") as f32 * scale).collect()
+    reader
+        .samples()
+        .map(|s| s.expect("flac sample") as f32 * scale)
+        .collect()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -60,11 +70,15 @@ fn ge2e_fastest_precision_matches_resemblyzer_on_16k_files() {
 }
 
 fn check_parity(precision: Precision) {
-    let (Some(shared), Some(weights)) = (shared_dir(), ge2e_weights()) else { return };
+    let (Some(shared), Some(weights)) = (shared_dir(), ge2e_weights()) else {
+        return;
+    };
     let mut model = Ge2e::load(&weights).expect("load GE2E");
     let precision = model.set_precision(precision);
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(shared.join("reference/resemblyzer-embeddings.json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared.join("reference/resemblyzer-embeddings.json")).unwrap(),
+    )
+    .unwrap();
     let mut checked = 0;
     for (rel, entry) in json.as_object().expect("json object") {
         if !rel.ends_with(".flac") {

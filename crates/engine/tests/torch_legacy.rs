@@ -13,7 +13,10 @@ fn ge2e_weights() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipping: {} not found (run scripts/fetch-models.sh)", path.display());
+        eprintln!(
+            "skipping: {} not found (run scripts/fetch-models.sh)",
+            path.display()
+        );
         None
     }
 }
@@ -59,10 +62,26 @@ fn reads_resemblyzer_checkpoint_names_and_shapes() {
 fn truncated_real_checkpoint_is_a_typed_error() {
     let Some(path) = ge2e_weights() else { return };
     let bytes = std::fs::read(path).unwrap();
-    for cut in [0, 10, 100, 137, 3000, 5882, 6667, 6675, bytes.len() / 2, bytes.len() - 1] {
+    for cut in [
+        0,
+        10,
+        100,
+        137,
+        3000,
+        5882,
+        6667,
+        6675,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
         let err = parse_state_dict(&bytes[..cut]).expect_err("truncated file parsed");
         assert!(
-            matches!(err, TorchLoadError::Truncated(_) | TorchLoadError::Pickle { .. } | TorchLoadError::NotLegacyTorch(_)),
+            matches!(
+                err,
+                TorchLoadError::Truncated(_)
+                    | TorchLoadError::Pickle { .. }
+                    | TorchLoadError::NotLegacyTorch(_)
+            ),
             "cut {cut}: {err}"
         );
     }
