@@ -1,0 +1,238 @@
+//! Layered configuration: embedded `config/default.toml` → `--config FILE` →
+//! `VOICEPRINT__SECTION__KEY` environment variables → command-line flags.
+//!
+//! Every layer is merged as TOML tables before one typed, validated parse, so a
+//! key misspelt in a file or env var is an error rather than silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use voiceprint_voiceid::{Quotas, ServiceConfig};
+
+use crate::error::ServeError;
+
+/// The compiled-in defaults (every key, commented).
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub auth: AuthSection,
+    pub aws: AwsSection,
+    pub voiceid: VoiceIdSection,
+    pub quotas: QuotasSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub enabled: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AuthSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSection")
+            .field("enabled", &self.enabled)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &if self.secret_access_key.is_empty() { "" } else { "<redacted>" })
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    pub region: String,
+    pub account_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceIdSection {
+    pub speaker_expiry_days: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasSection {
+    pub domains: u64,
+    pub watchlists_per_domain: u64,
+    pub fraudsters_per_watchlist: u64,
+    pub speakers_per_domain: u64,
+    pub active_speaker_enrollment_jobs_per_domain: u64,
+    pub active_fraudster_registration_jobs_per_domain: u64,
+    pub tags_per_resource: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub filter: String,
+}
+
+/// Overrides from command-line flags (the last layer).
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub no_auth: bool,
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Parse an env value as a TOML scalar (number, bool, array), else a string.
+fn env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+impl Config {
+    /// Load all layers. `env` is the process environment (injected for tests).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ServeError> {
+        let mut table: toml::Table =
+            DEFAULT_TOML.parse().map_err(|e| ServeError::Config(format!("embedded defaults: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+            let over: toml::Table =
+                text.parse().map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+            merge(&mut table, over);
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("VOICEPRINT__") else { continue };
+            let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let [section, name] = parts.as_slice() else {
+                return Err(ServeError::Config(format!("{key}: expected VOICEPRINT__SECTION__KEY")));
+            };
+            let mut over = toml::Table::new();
+            let mut inner = toml::Table::new();
+            inner.insert(name.clone(), env_value(&value));
+            over.insert(section.clone(), toml::Value::Table(inner));
+            merge(&mut table, over);
+        }
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ServeError::Config(e.message().to_string()))?;
+        if let Some(listen) = flags.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &flags.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        if flags.no_auth {
+            config.auth.enabled = false;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ServeError> {
+        let bad = |m: &str| Err(ServeError::Config(m.into()));
+        if self.server.max_body_bytes < 1024 {
+            return bad("server.max_body_bytes must be at least 1024");
+        }
+        if self.aws.account_id.len() != 12 || !self.aws.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return bad("aws.account_id must be 12 digits");
+        }
+        if self.aws.region.is_empty() || self.aws.region.contains(':') {
+            return bad("aws.region must be a region name such as us-east-1");
+        }
+        if self.auth.access_key_id.is_empty() != self.auth.secret_access_key.is_empty() {
+            return bad("auth.access_key_id and auth.secret_access_key must be set together");
+        }
+        if !(self.voiceid.speaker_expiry_days > 0.0) {
+            return bad("voiceid.speaker_expiry_days must be positive");
+        }
+        Ok(())
+    }
+
+    /// The Voice ID rules' settings.
+    pub fn service_config(&self) -> ServiceConfig {
+        let q = &self.quotas;
+        ServiceConfig {
+            region: self.aws.region.clone(),
+            account_id: self.aws.account_id.clone(),
+            speaker_expiry_seconds: self.voiceid.speaker_expiry_days * 86_400.0,
+            quotas: Quotas {
+                domains: q.domains,
+                watchlists_per_domain: q.watchlists_per_domain,
+                fraudsters_per_watchlist: q.fraudsters_per_watchlist,
+                speakers_per_domain: q.speakers_per_domain,
+                active_speaker_enrollment_jobs_per_domain: q.active_speaker_enrollment_jobs_per_domain,
+                active_fraudster_registration_jobs_per_domain: q.active_fraudster_registration_jobs_per_domain,
+                tags_per_resource: q.tags_per_resource,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_voice_id_and_layers_override_in_order() {
+        let c = Config::load(None, Vec::new(), &FlagOverrides::default()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:7700".parse().unwrap());
+        assert!(c.auth.enabled);
+        assert_eq!(c.service_config().quotas, Quotas::default());
+        assert_eq!(c.service_config().speaker_expiry_seconds, voiceprint_voiceid::THREE_YEARS_SECONDS);
+
+        let dir = std::env::temp_dir().join(format!("vp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n[quotas]\ndomains = 7\n")
+            .unwrap();
+        let env = vec![
+            ("VOICEPRINT__SERVER__MAX_BODY_BYTES".to_string(), "8192".to_string()),
+            ("VOICEPRINT__AWS__REGION".to_string(), "eu-west-2".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let flags = FlagOverrides { listen: Some("127.0.0.1:0".parse().unwrap()), data_dir: None, no_auth: true };
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:0".parse().unwrap()); // flag beats file
+        assert_eq!(c.server.max_body_bytes, 8192); // env beats file
+        assert_eq!(c.quotas.domains, 7); // file beats defaults
+        assert_eq!(c.aws.region, "eu-west-2");
+        assert!(!c.auth.enabled);
+
+        let typo = vec![("VOICEPRINT__SERVER__LISTN".to_string(), "x".to_string())];
+        assert!(Config::load(None, typo, &FlagOverrides::default()).is_err());
+        let secret = vec![
+            ("VOICEPRINT__AUTH__ACCESS_KEY_ID".to_string(), "AKIDEXAMPLE".to_string()),
+            ("VOICEPRINT__AUTH__SECRET_ACCESS_KEY".to_string(), "s3cr3t-value".to_string()),
+        ];
+        let c = Config::load(None, secret, &FlagOverrides::default()).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

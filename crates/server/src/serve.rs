@@ -1,0 +1,374 @@
+//! Start-up: configuration, first-start bootstrap of the data directory, the
+//! listener, graceful shutdown; plus the bulk-seeding admin path.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use voiceprint_store::Store;
+use voiceprint_voiceid::VoiceIdService;
+
+use crate::auth::{Authenticator, Credentials, NoAuth, SigV4Authenticator};
+use crate::config::{Config, FlagOverrides};
+use crate::error::ServeError;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// `voiceprint serve`: run the Voice ID API server.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file layered over the built-in defaults (see config/default.toml).
+    #[arg(long, env = "VOICEPRINT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, keyring, credentials [config: server.data_dir, default ./voiceprint-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one [config: server.listen, default 127.0.0.1:7700].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Accept unsigned requests. For local experiments only; never the default.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl ServeArgs {
+    /// Load the layered configuration for these flags from the process environment.
+    pub fn load_config(&self) -> Result<Config, ServeError> {
+        Config::load(
+            self.config.as_deref(),
+            std::env::vars(),
+            &FlagOverrides { listen: self.listen, data_dir: self.data_dir.clone(), no_auth: self.no_auth },
+        )
+    }
+}
+
+/// What the data directory holds once bootstrapped.
+pub struct DataDir {
+    pub store: Arc<dyn Store>,
+    pub credentials: Credentials,
+    /// The generated credentials (profile `voiceprint`).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Secret for NextTokens and idempotency digests.
+    pub token_key: Vec<u8>,
+    /// Whether this start created the directory's credentials.
+    pub first_start: bool,
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServeError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Write to a temporary name and rename, so a crash never leaves half a file.
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| ServeError::io(&tmp, e))?;
+    f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| ServeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ServeError::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServeError> {
+    std::fs::write(path, contents).map_err(|e| ServeError::io(path, e))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The store of a data directory: SQLite + keyring (created on first start).
+fn open_store(dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
+    // TEMPORARY until voiceprint-store's SqliteStore lands:
+    // let keyring = voiceprint_store::Keyring::open_or_create(dir)?;
+    // Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
+    Err(ServeError::Config(format!("{}: the SQLite store is not available in this build yet", dir.display())))
+}
+
+/// Open (creating on first start) the store, keyring, credentials and server secret.
+pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| ServeError::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let store = open_store(dir)?;
+
+    let secret_path = dir.join("server-secret");
+    let token_key = match std::fs::read_to_string(&secret_path) {
+        Ok(text) => unhex(&text).filter(|k| k.len() >= 32).ok_or_else(|| {
+            ServeError::Config(format!("{}: expected 64 hex characters", secret_path.display()))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::RngCore;
+            let mut key = vec![0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            write_private(&secret_path, hex(&key).as_bytes())?;
+            key
+        }
+        Err(e) => return Err(ServeError::io(&secret_path, e)),
+    };
+
+    let cred_path = dir.join("credentials");
+    let (first_start, (access_key_id, secret_access_key)) = if cred_path.exists() {
+        (false, Credentials::read_shared_credentials_file(&cred_path)?)
+    } else {
+        let (id, secret) = Credentials::generate();
+        write_private(&cred_path, Credentials::shared_credentials_file(&id, &secret).as_bytes())?;
+        (true, (id, secret))
+    };
+    let mut credentials = Credentials::default();
+    credentials.insert(&access_key_id, &secret_access_key);
+    if !config.auth.access_key_id.is_empty() {
+        credentials.insert(&config.auth.access_key_id, &config.auth.secret_access_key);
+    }
+    Ok(DataDir { store, credentials, access_key_id, secret_access_key, token_key, first_start })
+}
+
+fn first_start_help(config: &Config, addr: SocketAddr) -> String {
+    let cred = config.server.data_dir.join("credentials");
+    let region = &config.aws.region;
+    format!(
+        "Created credentials in {cred} (AWS shared-credentials format, profile `voiceprint`).\n\
+         Use them with the AWS CLI:\n  \
+         AWS_SHARED_CREDENTIALS_FILE={cred} aws --endpoint-url http://{addr} --profile voiceprint --region {region} voice-id list-domains\n\
+         or boto3:\n  \
+         boto3.Session(profile_name=\"voiceprint\").client(\"voice-id\", endpoint_url=\"http://{addr}\", region_name=\"{region}\")\n  \
+         (with AWS_SHARED_CREDENTIALS_FILE={cred} in the environment)\n",
+        cred = cred.display()
+    )
+}
+
+/// A server running in this process (tests, embedding).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub service: Arc<VoiceIdService>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningServer {
+    /// Stop accepting, finish in-flight requests, and wait for the server to end.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(|e| ServeError::Server(std::io::Error::other(e)))?
+    }
+}
+
+/// Bootstrap the data directory, bind, and serve in the background until
+/// [`RunningServer::stop`] or SIGTERM/Ctrl-C.
+pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
+    let data = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || open_data_dir(&config)
+    })
+    .await
+    .map_err(|e| ServeError::Server(std::io::Error::other(e)))??;
+    start_with(config, data).await
+}
+
+/// [`start`] over an already opened data directory.
+pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, ServeError> {
+    let service = Arc::new(VoiceIdService::new(data.store.clone(), config.service_config(), &data.token_key));
+    service.resume_background_work()?;
+    let auth: Arc<dyn Authenticator> = if config.auth.enabled {
+        Arc::new(SigV4Authenticator { credentials: data.credentials.clone() })
+    } else {
+        tracing::warn!("SigV4 authentication is OFF (--no-auth): any client can call the API");
+        Arc::new(NoAuth)
+    };
+    let state = AppState {
+        service: service.clone(),
+        auth,
+        metrics: Arc::new(Metrics::default()),
+        max_body_bytes: config.server.max_body_bytes,
+    };
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.server.listen, source })?;
+    let addr = listener.local_addr().map_err(ServeError::Server)?;
+    if data.first_start {
+        print!("{}", first_start_help(&config, addr));
+    }
+    // The line tests and scripts parse to find the port.
+    println!("voiceprint listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, data_dir = %config.server.data_dir.display(), auth = config.auth.enabled, "serving");
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let app = crate::app::router(state);
+    let task = tokio::spawn(async move {
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            tokio::select! {
+                _ = rx => {}
+                _ = shutdown_signal() => {}
+            }
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = drained_tx.send(());
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+        let serving = tokio::spawn(async move { server.await });
+        // Bound the drain: after the grace period, stop waiting for slow clients.
+        let _ = drained_rx.await;
+        match tokio::time::timeout(grace, serving).await {
+            Ok(Ok(result)) => result.map_err(ServeError::Server),
+            Ok(Err(e)) => Err(ServeError::Server(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("grace period over; closing remaining connections");
+                Ok(())
+            }
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        service,
+        access_key_id: data.access_key_id,
+        secret_access_key: data.secret_access_key,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOICEPRINT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    // The CLI may have installed a subscriber already; keep it then.
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+}
+
+/// Run the server until SIGTERM/Ctrl-C (the body of `voiceprint serve`).
+pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let config = args.load_config()?;
+    if args.print_config {
+        println!("{config:#?}");
+        return Ok(());
+    }
+    init_tracing(&config);
+    let server = start(config).await?;
+    let RunningServer { task, shutdown, .. } = server;
+    // Keep the sender alive: only signals stop this server.
+    let _keep = shutdown;
+    task.await.map_err(|e| ServeError::Server(std::io::Error::other(e)))?
+}
+
+/// Blocking entry point for synchronous callers (the CLI).
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Server)?
+        .block_on(serve(args))
+}
+
+/// `admin seed-speakers`: bulk-store ENROLLED speakers with synthetic voiceprints
+/// (benchmarks, demos). Writes straight to the store of a data directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    /// TOML file layered over the built-in defaults.
+    #[arg(long, env = "VOICEPRINT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the server.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Domain to fill; a new domain is created when omitted.
+    #[arg(long, value_name = "DOMAIN_ID")]
+    pub domain: Option<String>,
+    /// How many speakers to add (CustomerSpeakerIds `seed-<n>`).
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// Speakers per atomic write batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+/// Seed speakers; prints `seeded N speakers into domain ID`.
+pub fn seed_speakers(args: SeedArgs) -> Result<String, ServeError> {
+    let config = Config::load(
+        args.config.as_deref(),
+        std::env::vars(),
+        &FlagOverrides { listen: None, data_dir: args.data_dir.clone(), no_auth: false },
+    )?;
+    let data = open_data_dir(&config)?;
+    let service = VoiceIdService::new(data.store.clone(), config.service_config(), &data.token_key);
+    let domain_id = match args.domain {
+        Some(d) => d,
+        None => {
+            service
+                .create_domain(voiceprint_voiceid::types::CreateDomainRequest {
+                    client_token: None,
+                    description: None,
+                    name: "seeded".into(),
+                    server_side_encryption_configuration: voiceprint_voiceid::types::ServerSideEncryptionConfiguration {
+                        kms_key_id: "default".into(),
+                    },
+                    tags: None,
+                })?
+                .domain
+                .domain_id
+        }
+    };
+    let existing = data.store.count(voiceprint_store::Kind::Speaker, &domain_id)? as usize;
+    let batch = args.batch.max(1);
+    let mut done = 0;
+    while done < args.count {
+        let n = batch.min(args.count - done);
+        let speakers = (0..n)
+            .map(|i| {
+                let k = existing + done + i;
+                // Synthetic 192-dim f32 "voiceprint": benchmarks need bytes of the
+                // right size, not a real embedding.
+                let bytes: Vec<u8> = (0..192u32).flat_map(|j| ((k as u32 ^ j) as f32).to_le_bytes()).collect();
+                (format!("seed-{k:07}"), bytes)
+            })
+            .collect();
+        service.admin_put_speakers(&domain_id, speakers, None)?;
+        done += n;
+    }
+    println!("seeded {done} speakers into domain {domain_id}");
+    Ok(domain_id)
+}

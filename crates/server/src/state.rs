@@ -1,0 +1,17 @@
+//! Shared state of the HTTP app.
+
+use std::sync::Arc;
+
+use voiceprint_voiceid::VoiceIdService;
+
+use crate::auth::Authenticator;
+use crate::metrics::Metrics;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<VoiceIdService>,
+    pub auth: Arc<dyn Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+}
