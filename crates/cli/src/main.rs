@@ -45,6 +45,11 @@ enum Command {
     Cohort(commands::cohort::CohortCommand),
     /// Measure embedding throughput (audio seconds per CPU second).
     Bench(commands::bench::BenchArgs),
+    /// Run the Amazon Voice ID compatible API server.
+    Serve(commands::serve::ServeArgs),
+    /// Administrative tasks on a server data directory.
+    #[command(subcommand)]
+    Admin(commands::serve::AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Cohort(cmd) => commands::cohort::run(cmd),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Admin(cmd) => commands::serve::run_admin(cmd),
     };
     match result {
         Ok(()) => ExitCode::from(error::EXIT_OK),
