@@ -37,6 +37,8 @@ const GATES: usize = 4 * HIDDEN;
 const EMBEDDING: usize = 256;
 const N_MELS: usize = 40;
 const LAYERS: usize = 3;
+/// Partials per LSTM batch (see `embed_with_partials`).
+const MAX_BATCH: usize = 32;
 
 struct LstmLayer {
     input: usize,
@@ -77,6 +79,8 @@ impl Precision {
 /// The GE2E encoder with its weights; immutable, shareable across threads.
 pub struct Ge2e {
     precision: Precision,
+    /// Threads one utterance's partials are spread over (1 = caller's thread).
+    threads: usize,
     mel: MelSpectrogram,
     layers: Vec<LstmLayer>,
     /// (embedding × hidden).
@@ -137,6 +141,7 @@ impl Ge2e {
         }
         Ok(Ge2e {
             precision: Precision::fastest_supported(),
+            threads: 1,
             mel: MelSpectrogram::resemblyzer(),
             layers,
             linear_w: get("linear.weight", &[EMBEDDING, HIDDEN])?,
@@ -159,6 +164,13 @@ impl Ge2e {
         self.precision
     }
 
+    /// Spreads one utterance's partial windows over `threads` threads (at
+    /// least 1). Worth it for long recordings and latency; batch work is
+    /// better parallelised across utterances.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
     /// Embeds an utterance and also returns each partial's embedding and start frame.
     pub fn embed_with_partials(
         &self,
@@ -178,7 +190,37 @@ impl Ge2e {
         let n_frames = starts.last().map_or(0, |s| s + PARTIAL_FRAMES);
         let mut mel = Vec::new();
         self.mel.compute(samples_16k, n_frames, &mut mel);
-        let partials = self.forward_partials(&mel, &starts);
+        // Batches of partials bound the working memory (gate buffer ≈ 650 KB
+        // per partial) on long recordings and are the unit of threading.
+        let batch = MAX_BATCH.min(starts.len().div_ceil(self.threads)).max(1);
+        let mut partials = vec![0f32; starts.len() * EMBEDDING];
+        let jobs: Vec<(&[usize], &mut [f32])> = starts
+            .chunks(batch)
+            .zip(partials.chunks_mut(batch * EMBEDDING))
+            .collect();
+        if self.threads == 1 || jobs.len() == 1 {
+            for (batch_starts, out) in jobs {
+                self.forward_partials(&mel, batch_starts, out);
+            }
+        } else {
+            let workers = self.threads.min(jobs.len());
+            let queue = std::sync::Mutex::new(jobs.into_iter());
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| loop {
+                        // A poisoned lock means a sibling panicked; stop taking work.
+                        let job = match queue.lock() {
+                            Ok(mut q) => q.next(),
+                            Err(_) => None,
+                        };
+                        let Some((batch_starts, out)) = job else {
+                            break;
+                        };
+                        self.forward_partials(&mel, batch_starts, out);
+                    });
+                }
+            });
+        }
 
         let mut mean = vec![0f32; EMBEDDING];
         for row in partials.chunks_exact(EMBEDDING) {
@@ -193,8 +235,8 @@ impl Ge2e {
     }
 
     /// Runs the network on the partial windows of `mel` (frames × 40)
-    /// starting at `starts`; returns L2-normalised embeddings (partials × 256).
-    fn forward_partials(&self, mel: &[f32], starts: &[usize]) -> Vec<f32> {
+    /// starting at `starts`; writes L2-normalised embeddings (partials × 256) to `emb`.
+    fn forward_partials(&self, mel: &[f32], starts: &[usize], emb: &mut [f32]) {
         let p = starts.len();
         let rows = PARTIAL_FRAMES * p;
         // Time-major input: row t·P + k is frame starts[k] + t.
@@ -252,18 +294,16 @@ impl Ge2e {
         }
         // Final hidden state of the last layer → Linear → ReLU → L2 norm.
         let last = &h[(PARTIAL_FRAMES - 1) * p * HIDDEN..];
-        let mut emb = vec![0f32; p * EMBEDDING];
         for row in emb.chunks_exact_mut(EMBEDDING) {
             row.copy_from_slice(&self.linear_b);
         }
-        sgemm_bt(p, HIDDEN, EMBEDDING, last, &self.linear_w, &mut emb, 1.0);
+        sgemm_bt(p, HIDDEN, EMBEDDING, last, &self.linear_w, emb, 1.0);
         for row in emb.chunks_exact_mut(EMBEDDING) {
             row.iter_mut().for_each(|v| *v = v.max(0.0));
             // An all-zero partial stays zero, as torch would give NaN; the
             // mean over partials is checked instead.
             let _ = l2_normalise(row);
         }
-        emb
     }
 }
 
@@ -1056,6 +1096,35 @@ mod tests {
             let cos: f32 = fast.iter().zip(&emb).map(|(a, b)| a * b).sum();
             assert!(cos > 0.9999, "bf16 vs f32 cosine {cos}");
         }
+    }
+
+    #[test]
+    fn batches_and_threads_give_the_same_embedding() {
+        // 45 s → 57 partials: batches of 32 + 25, and with 3 threads
+        // three batches of 19; every partial must come out identical.
+        let mut model = Ge2e::from_state_dict(&tiny_state(11)).unwrap();
+        let samples: Vec<f32> = (0..16_000i64 * 45)
+            .map(|i| ((i as f32 * 0.021).sin() * 0.2) + ((i * 7919 % 103) as f32 / 2000.0))
+            .collect();
+        let single = model.embed_with_partials(&samples).unwrap();
+        assert_eq!(single.partial_starts.len(), 57);
+        model.set_threads(3);
+        let threaded = model.embed_with_partials(&samples).unwrap();
+        assert_eq!(single, threaded);
+        // Batch boundaries change nothing either: partial 40 alone.
+        let start = single.partial_starts[40];
+        let mut mel = Vec::new();
+        model
+            .mel
+            .compute(&samples, start + PARTIAL_FRAMES, &mut mel);
+        let mut alone = vec![0f32; EMBEDDING];
+        model.forward_partials(&mel, &[start], &mut alone);
+        let max_diff = alone
+            .iter()
+            .zip(&single.partials[40 * EMBEDDING..41 * EMBEDDING])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max_diff < 1e-5, "{max_diff}");
     }
 
     #[test]

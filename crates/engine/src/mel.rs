@@ -79,58 +79,64 @@ impl MelSpectrogram {
     /// Computes the first `n_frames` frames of the spectrogram of `samples`
     /// (zero-extended as needed), row-major (n_frames × n_mels), into `out`.
     pub fn compute(&self, samples: &[f32], n_frames: usize, out: &mut Vec<f32>) {
+        /// Frames per power-spectrum block: bounds memory on hour-long input.
+        const BLOCK: usize = 1024;
         let n_bins = self.n_fft / 2 + 1;
         let mut input = self.fft.make_input_vec();
         let mut spectrum = self.fft.make_output_vec();
         let mut scratch = self.fft.make_scratch_vec();
-        let mut power = vec![0f32; n_frames * n_bins];
+        let mut power = vec![0f32; BLOCK.min(n_frames) * n_bins];
         let half = (self.n_fft / 2) as isize;
-        for (t, power_row) in power.chunks_exact_mut(n_bins).enumerate() {
-            let start = (t * self.hop) as isize - half;
-            for (k, (x, w)) in input.iter_mut().zip(&self.window).enumerate() {
-                let j = start + k as isize;
-                *x = if j >= 0 && (j as usize) < samples.len() {
-                    samples[j as usize] * w
-                } else {
-                    0.0
-                };
-            }
-            // Lengths come from the same plan, so this cannot fail.
-            if self
-                .fft
-                .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
-                .is_ok()
-            {
-                for (p, c) in power_row.iter_mut().zip(&spectrum) {
-                    *p = c.norm_sqr();
-                }
-            }
-        }
         out.clear();
         out.resize(n_frames * self.n_mels, 0.0);
-        if n_frames == 0 {
-            return;
-        }
-        // out (frames × mels) = power (frames × bins) · filtersᵀ (bins × mels)
-        // SAFETY: the slices hold exactly m·k, k·n and m·n elements for the
-        // given dimensions and strides, and `out` does not alias the inputs.
-        unsafe {
-            matrixmultiply::sgemm(
-                n_frames,
-                n_bins,
-                self.n_mels,
-                1.0,
-                power.as_ptr(),
-                n_bins as isize,
-                1,
-                self.filters.as_ptr(),
-                1,
-                n_bins as isize,
-                0.0,
-                out.as_mut_ptr(),
-                self.n_mels as isize,
-                1,
-            );
+        for t0 in (0..n_frames).step_by(BLOCK) {
+            let frames = BLOCK.min(n_frames - t0);
+            for (dt, power_row) in power[..frames * n_bins]
+                .chunks_exact_mut(n_bins)
+                .enumerate()
+            {
+                let start = ((t0 + dt) * self.hop) as isize - half;
+                for (k, (x, w)) in input.iter_mut().zip(&self.window).enumerate() {
+                    let j = start + k as isize;
+                    *x = if j >= 0 && (j as usize) < samples.len() {
+                        samples[j as usize] * w
+                    } else {
+                        0.0
+                    };
+                }
+                // Lengths come from the same plan, so this cannot fail.
+                if self
+                    .fft
+                    .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
+                    .is_ok()
+                {
+                    for (p, c) in power_row.iter_mut().zip(&spectrum) {
+                        *p = c.norm_sqr();
+                    }
+                }
+            }
+            let block_out = &mut out[t0 * self.n_mels..(t0 + frames) * self.n_mels];
+            // block_out (frames × mels) = power (frames × bins) · filtersᵀ (bins × mels)
+            // SAFETY: the slices hold at least m·k, k·n and m·n elements for the
+            // given dimensions and strides, and `block_out` aliases neither input.
+            unsafe {
+                matrixmultiply::sgemm(
+                    frames,
+                    n_bins,
+                    self.n_mels,
+                    1.0,
+                    power.as_ptr(),
+                    n_bins as isize,
+                    1,
+                    self.filters.as_ptr(),
+                    1,
+                    n_bins as isize,
+                    0.0,
+                    block_out.as_mut_ptr(),
+                    self.n_mels as isize,
+                    1,
+                );
+            }
         }
     }
 }
@@ -261,6 +267,55 @@ mod tests {
             frame[best],
             expect
         );
+    }
+
+    #[test]
+    fn blocked_computation_matches_a_naive_per_frame_one() {
+        // More than one 1024-frame block, compared frame by frame with a
+        // direct DFT and filterbank dot products in f64.
+        let mel = MelSpectrogram::resemblyzer();
+        let x: Vec<f32> = (0..200_000)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5)
+            .collect();
+        let n = mel.frames_for(x.len());
+        assert!(n > 1024);
+        let mut all = Vec::new();
+        mel.compute(&x, n, &mut all);
+        let fb = slaney_mel_filterbank(16000.0, 400, 40);
+        for t in [0usize, 1, 1023, 1024, 1025, n - 1] {
+            let frame: Vec<f64> = (0..400)
+                .map(|k| {
+                    let j = (t * 160 + k) as isize - 200;
+                    let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / 400.0).cos();
+                    if j >= 0 && (j as usize) < x.len() {
+                        f64::from(x[j as usize]) * w
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let power: Vec<f64> = (0..201)
+                .map(|b| {
+                    let (mut re, mut im) = (0.0, 0.0);
+                    for (k, v) in frame.iter().enumerate() {
+                        let ang = -2.0 * std::f64::consts::PI * (b * k) as f64 / 400.0;
+                        re += v * ang.cos();
+                        im += v * ang.sin();
+                    }
+                    re * re + im * im
+                })
+                .collect();
+            for m in 0..40 {
+                let want: f64 = (0..201)
+                    .map(|b| f64::from(fb[m * 201 + b]) * power[b])
+                    .sum();
+                let got = f64::from(all[t * 40 + m]);
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs() + 1e-6,
+                    "frame {t} mel {m}: {got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]
