@@ -255,12 +255,13 @@ impl Ge2e {
         for layer in &self.layers {
             let input: &[f32] = if layer.input == N_MELS { &x } else { &h };
             // gates = input · W_ihᵀ + bias, for all frames of all partials at once.
-            for row in gates.chunks_exact_mut(GATES) {
-                row.copy_from_slice(&layer.bias);
-            }
             if use_bf16 {
-                bf16::gemm_acc(input, &layer.w_ih_bf16, &mut gates, &mut scratch);
+                let bias = Some(layer.bias.as_slice());
+                bf16::gemm_acc(input, &layer.w_ih_bf16, bias, &mut gates, &mut scratch);
             } else {
+                for row in gates.chunks_exact_mut(GATES) {
+                    row.copy_from_slice(&layer.bias);
+                }
                 sgemm_bt(
                     rows,
                     layer.input,
@@ -282,7 +283,7 @@ impl Ge2e {
                     let (prev, _) = out.split_at(t * p * HIDDEN);
                     let h_prev = &prev[(t - 1) * p * HIDDEN..];
                     if use_bf16 {
-                        bf16::gemm_acc(h_prev, &layer.w_hh_bf16, g, &mut scratch);
+                        bf16::gemm_acc(h_prev, &layer.w_hh_bf16, None, g, &mut scratch);
                     } else {
                         kernels::recurrent(h_prev, &layer.w_hh_panels, g);
                     }
@@ -777,38 +778,72 @@ mod bf16 {
 
     /// `out (rows × GATES) += a (rows × 2·pairs) · Wᵀ` in bf16 with f32 sums.
     /// Only called when [`supported`] (the model never selects bf16 otherwise).
-    pub(super) fn gemm_acc(a: &[f32], w: &Panels, out: &mut [f32], scratch: &mut Vec<u32>) {
+    /// With `bias` (length GATES) the result replaces `out` as `bias + a · Wᵀ`
+    /// instead of accumulating into it, sparing a separate bias fill.
+    pub(super) fn gemm_acc(
+        a: &[f32],
+        w: &Panels,
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        scratch: &mut Vec<u32>,
+    ) {
         let k = 2 * w.pairs;
         let rows = out.len() / GATES;
-        if !supported() || w.data.len() != GATES * w.pairs || a.len() < rows * k {
+        if !supported()
+            || w.data.len() != GATES * w.pairs
+            || a.len() < rows * k
+            || bias.is_some_and(|b| b.len() != GATES)
+        {
             unreachable!("bf16 kernel called without support or with inconsistent sizes");
         }
-        scratch.clear();
-        scratch.extend(
-            a[..rows * k]
-                .chunks_exact(2)
-                .map(|p| to_bf16(p[0]) | (to_bf16(p[1]) << 16)),
-        );
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F/BF16 checked by `supported`; sizes checked above.
         unsafe {
-            gemm_acc_avx512(scratch, w, out)
+            to_pairs_avx512(&a[..rows * k], scratch);
+            gemm_acc_avx512(scratch, w, bias, out)
         }
+    }
+
+    /// Packs f32 values as bf16 pairs (round to nearest even), 32 at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn to_pairs_avx512(a: &[f32], pairs: &mut Vec<u32>) {
+        use std::arch::x86_64::*;
+        pairs.clear();
+        pairs.reserve(a.len() / 2);
+        let mut chunks = a.chunks_exact(32);
+        for c in &mut chunks {
+            // SAFETY: `c` holds 32 floats; the result is 16 u32 pairs.
+            unsafe {
+                let lo = _mm512_loadu_ps(c.as_ptr());
+                let hi = _mm512_loadu_ps(c.as_ptr().add(16));
+                let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                let mut buf = [0u32; 16];
+                _mm512_storeu_si512(buf.as_mut_ptr().cast(), packed);
+                pairs.extend_from_slice(&buf);
+            }
+        }
+        pairs.extend(
+            chunks
+                .remainder()
+                .chunks_exact(2)
+                .map(|p| to_bf16(p[0]) | (to_bf16(p[1]) << 16)),
+        );
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn gemm_acc_avx512(a_pairs: &[u32], w: &Panels, out: &mut [f32]) {
+    unsafe fn gemm_acc_avx512(a_pairs: &[u32], w: &Panels, bias: Option<&[f32]>, out: &mut [f32]) {
         let rows = out.len() / GATES;
         let mut r0 = 0;
         while r0 < rows {
             let n = super::kernels::block_rows(rows - r0);
             // SAFETY (all four): same features; rows r0..r0 + n exist in a_pairs and out.
             match n {
-                8 => unsafe { block_avx512::<8>(a_pairs, w, out, r0) },
-                4 => unsafe { block_avx512::<4>(a_pairs, w, out, r0) },
-                2 => unsafe { block_avx512::<2>(a_pairs, w, out, r0) },
-                _ => unsafe { block_avx512::<1>(a_pairs, w, out, r0) },
+                8 => unsafe { block_avx512::<8>(a_pairs, w, bias, out, r0) },
+                4 => unsafe { block_avx512::<4>(a_pairs, w, bias, out, r0) },
+                2 => unsafe { block_avx512::<2>(a_pairs, w, bias, out, r0) },
+                _ => unsafe { block_avx512::<1>(a_pairs, w, bias, out, r0) },
             }
             r0 += n;
         }
@@ -820,6 +855,7 @@ mod bf16 {
     unsafe fn block_avx512<const R: usize>(
         a_pairs: &[u32],
         w: &Panels,
+        bias: Option<&[f32]>,
         out: &mut [f32],
         r0: usize,
     ) {
@@ -857,12 +893,17 @@ mod bf16 {
             }
             for r in 0..R {
                 let o = out[(r0 + r) * GATES + cb * PANEL..][..PANEL].as_mut_ptr();
-                // SAFETY: `o` points at PANEL = 32 writable floats.
+                // Add to the bias when given, else to what `out` holds.
+                let base: *const f32 = match bias {
+                    Some(b) => b[cb * PANEL..][..PANEL].as_ptr(),
+                    None => o,
+                };
+                // SAFETY: `o` and `base` point at PANEL = 32 floats (`o` writable).
                 unsafe {
-                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc_lo[r]));
+                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(base), acc_lo[r]));
                     _mm512_storeu_ps(
                         o.add(16),
-                        _mm512_add_ps(_mm512_loadu_ps(o.add(16)), acc_hi[r]),
+                        _mm512_add_ps(_mm512_loadu_ps(base.add(16)), acc_hi[r]),
                     );
                 }
             }
@@ -897,7 +938,22 @@ mod bf16 {
                             .sum::<f32>();
                     }
                 }
-                gemm_acc(&a, &panels, &mut out, &mut Vec::new());
+                gemm_acc(&a, &panels, None, &mut out, &mut Vec::new());
+                // Bias mode: out = bias + a·Wᵀ regardless of what out held.
+                let bias: Vec<f32> = (0..GATES).map(|j| j as f32 * 0.01 - 3.0).collect();
+                let mut replaced = vec![f32::NAN; rows * GATES];
+                gemm_acc(&a, &panels, Some(&bias), &mut replaced, &mut Vec::new());
+                for r in 0..rows {
+                    for j in 0..GATES {
+                        let base = (r * GATES + j) as f32 * 1e-3;
+                        let expect = want[r * GATES + j] - base + bias[j];
+                        let got = replaced[r * GATES + j];
+                        assert!(
+                            (got - expect).abs() < 1e-3,
+                            "bias mode {r},{j}: {got} vs {expect}"
+                        );
+                    }
+                }
                 let diff = out
                     .iter()
                     .zip(&want)
