@@ -78,6 +78,12 @@ async fn handle(state: &AppState, operation: &'static str, request: AwsRequest) 
             None => "Missing or malformed X-Amz-Target header; expected VoiceID.<Operation>".into(),
         }));
     }
+    if !state.throttle.allow(operation) {
+        return Err(voiceprint_voiceid::Error::Throttling(format!(
+            "Rate exceeded for {operation}; slow down and retry"
+        ))
+        .into());
+    }
     let input = request.json()?;
     crate::validate::validate_input(crate::model::ServiceModel::embedded(), operation, &input)
         .map_err(|f| ApiError::Validation(f.message))?;

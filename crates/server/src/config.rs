@@ -23,7 +23,19 @@ pub struct Config {
     pub aws: AwsSection,
     pub voiceid: VoiceIdSection,
     pub quotas: QuotasSection,
+    pub throttling: ThrottlingSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlingSection {
+    pub enabled: bool,
+    pub evaluate_session_tps: f64,
+    pub domain_tps: f64,
+    pub batch_job_tps: f64,
+    pub list_speakers_tps: f64,
+    pub speaker_fraudster_tps: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -171,6 +183,13 @@ impl Config {
         }
         if !(self.voiceid.speaker_expiry_days > 0.0) {
             return bad("voiceid.speaker_expiry_days must be positive");
+        }
+        let t = &self.throttling;
+        if [t.evaluate_session_tps, t.domain_tps, t.batch_job_tps, t.list_speakers_tps, t.speaker_fraudster_tps]
+            .iter()
+            .any(|r| !(*r > 0.0))
+        {
+            return bad("throttling rates must be positive");
         }
         Ok(())
     }

@@ -204,6 +204,7 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         auth,
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: config.server.max_body_bytes,
+        throttle: Arc::new(crate::throttle::Throttle::new(&config.throttling)),
     };
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

@@ -6,6 +6,7 @@ use voiceprint_voiceid::VoiceIdService;
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
+use crate::throttle::Throttle;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    pub throttle: Arc<Throttle>,
 }
