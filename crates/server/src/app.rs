@@ -38,7 +38,11 @@ async fn api(State(state): State<AppState>, request: Request) -> Response {
     let (operation, result) = match AwsRequest::from_request(request, &state).await {
         Err(e) => ("-", Err(e)),
         Ok(r) => {
-            let op = r.target.as_deref().and_then(|t| OPERATIONS.iter().copied().find(|o| *o == t)).unwrap_or("-");
+            let op = r
+                .target
+                .as_deref()
+                .and_then(|t| OPERATIONS.iter().copied().find(|o| *o == t))
+                .unwrap_or("-");
             (op, handle(&state, op, r).await)
         }
     };
@@ -51,7 +55,12 @@ async fn api(State(state): State<AppState>, request: Request) -> Response {
     let mut response = match result {
         Ok(body) => {
             tracing::debug!(operation, request_id = %id, "ok");
-            (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, AWS_JSON)], body.to_string()).into_response()
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, AWS_JSON)],
+                body.to_string(),
+            )
+                .into_response()
         }
         Err(e) => {
             tracing::info!(operation, request_id = %id, error = e.aws_type(), "request failed");
@@ -64,7 +73,11 @@ async fn api(State(state): State<AppState>, request: Request) -> Response {
     response
 }
 
-async fn handle(state: &AppState, operation: &'static str, request: AwsRequest) -> Result<Value, ApiError> {
+async fn handle(
+    state: &AppState,
+    operation: &'static str,
+    request: AwsRequest,
+) -> Result<Value, ApiError> {
     state.auth.authenticate(&SignedRequest {
         method: request.method.as_str(),
         path: request.uri.path(),
@@ -93,15 +106,26 @@ async fn handle(state: &AppState, operation: &'static str, request: AwsRequest) 
 async fn health(State(state): State<AppState>) -> Response {
     let service = state.service.clone();
     let probe = tokio::task::spawn_blocking(move || {
-        service.store().list(voiceprint_store::Kind::Domain, "", None, 1).map(|_| ())
+        service
+            .store()
+            .list(voiceprint_store::Kind::Domain, "", None, 1)
+            .map(|_| ())
     })
     .await;
     match probe {
-        Ok(Ok(())) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}")
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ok\"}",
+        )
             .into_response(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "health check: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "{\"status\":\"store unavailable\"}").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\":\"store unavailable\"}",
+            )
+                .into_response()
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "{\"status\":\"error\"}").into_response(),
     }
@@ -110,7 +134,10 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -25,13 +25,16 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("access_key_ids", &self.secrets.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Credentials")
+            .field("access_key_ids", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
 impl Credentials {
     pub fn insert(&mut self, access_key_id: &str, secret_access_key: &str) {
-        self.secrets.insert(access_key_id.to_string(), secret_access_key.to_string());
+        self.secrets
+            .insert(access_key_id.to_string(), secret_access_key.to_string());
     }
 
     pub fn secret(&self, access_key_id: &str) -> Option<String> {
@@ -48,8 +51,12 @@ impl Credentials {
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut rng = rand::rngs::OsRng;
-        let id: String = (0..16).map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char).collect();
-        let secret: String = (0..40).map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char).collect();
+        let id: String = (0..16)
+            .map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char)
+            .collect();
+        let secret: String = (0..40)
+            .map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char)
+            .collect();
         (format!("AKIA{id}"), secret)
     }
 

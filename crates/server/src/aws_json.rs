@@ -30,11 +30,22 @@ pub struct AwsRequest {
 }
 
 fn content_type_ok(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(media.as_str(), "application/x-amz-json-1.0" | "application/x-amz-json-1.1")
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        media.as_str(),
+        "application/x-amz-json-1.0" | "application/x-amz-json-1.1"
+    )
 }
 
 impl FromRequest<AppState> for AwsRequest {
@@ -60,12 +71,22 @@ impl FromRequest<AppState> for AwsRequest {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > state.max_body_bytes) {
-            return Err(ApiError::PayloadTooLarge { limit: state.max_body_bytes });
+            return Err(ApiError::PayloadTooLarge {
+                limit: state.max_body_bytes,
+            });
         }
         let body = axum::body::to_bytes(body, state.max_body_bytes)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit: state.max_body_bytes })?;
-        Ok(AwsRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body, target })
+            .map_err(|_| ApiError::PayloadTooLarge {
+                limit: state.max_body_bytes,
+            })?;
+        Ok(AwsRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            target,
+        })
     }
 }
 
@@ -78,8 +99,12 @@ impl AwsRequest {
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(ApiError::Serialization("The request body must be a JSON object".into())),
-            Err(e) => Err(ApiError::Serialization(format!("The request body is not valid JSON: {e}"))),
+            Ok(_) => Err(ApiError::Serialization(
+                "The request body must be a JSON object".into(),
+            )),
+            Err(e) => Err(ApiError::Serialization(format!(
+                "The request body is not valid JSON: {e}"
+            ))),
         }
     }
 }

@@ -60,7 +60,14 @@ impl std::fmt::Debug for AuthSection {
         f.debug_struct("AuthSection")
             .field("enabled", &self.enabled)
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &if self.secret_access_key.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "secret_access_key",
+                &if self.secret_access_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }
@@ -118,7 +125,9 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// Parse an env value as a TOML scalar (number, bool, array), else a string.
 fn env_value(raw: &str) -> toml::Value {
     match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.into()),
     }
 }
@@ -130,20 +139,26 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         flags: &FlagOverrides,
     ) -> Result<Config, ServeError> {
-        let mut table: toml::Table =
-            DEFAULT_TOML.parse().map_err(|e| ServeError::Config(format!("embedded defaults: {e}")))?;
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| ServeError::Config(format!("embedded defaults: {e}")))?;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
-            let over: toml::Table =
-                text.parse().map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+            let over: toml::Table = text
+                .parse()
+                .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
             merge(&mut table, over);
         }
         for (key, value) in env {
-            let Some(rest) = key.strip_prefix("VOICEPRINT__") else { continue };
+            let Some(rest) = key.strip_prefix("VOICEPRINT__") else {
+                continue;
+            };
             let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             let [section, name] = parts.as_slice() else {
-                return Err(ServeError::Config(format!("{key}: expected VOICEPRINT__SECTION__KEY")));
+                return Err(ServeError::Config(format!(
+                    "{key}: expected VOICEPRINT__SECTION__KEY"
+                )));
             };
             let mut over = toml::Table::new();
             let mut inner = toml::Table::new();
@@ -172,7 +187,9 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024");
         }
-        if self.aws.account_id.len() != 12 || !self.aws.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        if self.aws.account_id.len() != 12
+            || !self.aws.account_id.bytes().all(|b| b.is_ascii_digit())
+        {
             return bad("aws.account_id must be 12 digits");
         }
         if self.aws.region.is_empty() || self.aws.region.contains(':') {
@@ -181,13 +198,19 @@ impl Config {
         if self.auth.access_key_id.is_empty() != self.auth.secret_access_key.is_empty() {
             return bad("auth.access_key_id and auth.secret_access_key must be set together");
         }
-        if !(self.voiceid.speaker_expiry_days > 0.0) {
+        if self.voiceid.speaker_expiry_days <= 0.0 || self.voiceid.speaker_expiry_days.is_nan() {
             return bad("voiceid.speaker_expiry_days must be positive");
         }
         let t = &self.throttling;
-        if [t.evaluate_session_tps, t.domain_tps, t.batch_job_tps, t.list_speakers_tps, t.speaker_fraudster_tps]
-            .iter()
-            .any(|r| !(*r > 0.0))
+        if [
+            t.evaluate_session_tps,
+            t.domain_tps,
+            t.batch_job_tps,
+            t.list_speakers_tps,
+            t.speaker_fraudster_tps,
+        ]
+        .iter()
+        .any(|r| *r <= 0.0 || r.is_nan())
         {
             return bad("throttling rates must be positive");
         }
@@ -206,8 +229,10 @@ impl Config {
                 watchlists_per_domain: q.watchlists_per_domain,
                 fraudsters_per_watchlist: q.fraudsters_per_watchlist,
                 speakers_per_domain: q.speakers_per_domain,
-                active_speaker_enrollment_jobs_per_domain: q.active_speaker_enrollment_jobs_per_domain,
-                active_fraudster_registration_jobs_per_domain: q.active_fraudster_registration_jobs_per_domain,
+                active_speaker_enrollment_jobs_per_domain: q
+                    .active_speaker_enrollment_jobs_per_domain,
+                active_fraudster_registration_jobs_per_domain: q
+                    .active_fraudster_registration_jobs_per_domain,
                 tags_per_resource: q.tags_per_resource,
             },
         }
@@ -224,19 +249,35 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:7700".parse().unwrap());
         assert!(c.auth.enabled);
         assert_eq!(c.service_config().quotas, Quotas::default());
-        assert_eq!(c.service_config().speaker_expiry_seconds, voiceprint_voiceid::THREE_YEARS_SECONDS);
+        assert_eq!(
+            c.service_config().speaker_expiry_seconds,
+            voiceprint_voiceid::THREE_YEARS_SECONDS
+        );
 
         let dir = std::env::temp_dir().join(format!("vp-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n[quotas]\ndomains = 7\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n[quotas]\ndomains = 7\n",
+        )
+        .unwrap();
         let env = vec![
-            ("VOICEPRINT__SERVER__MAX_BODY_BYTES".to_string(), "8192".to_string()),
-            ("VOICEPRINT__AWS__REGION".to_string(), "eu-west-2".to_string()),
+            (
+                "VOICEPRINT__SERVER__MAX_BODY_BYTES".to_string(),
+                "8192".to_string(),
+            ),
+            (
+                "VOICEPRINT__AWS__REGION".to_string(),
+                "eu-west-2".to_string(),
+            ),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
-        let flags = FlagOverrides { listen: Some("127.0.0.1:0".parse().unwrap()), data_dir: None, no_auth: true };
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: None,
+            no_auth: true,
+        };
         let c = Config::load(Some(&file), env, &flags).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0".parse().unwrap()); // flag beats file
         assert_eq!(c.server.max_body_bytes, 8192); // env beats file
@@ -247,8 +288,14 @@ mod tests {
         let typo = vec![("VOICEPRINT__SERVER__LISTN".to_string(), "x".to_string())];
         assert!(Config::load(None, typo, &FlagOverrides::default()).is_err());
         let secret = vec![
-            ("VOICEPRINT__AUTH__ACCESS_KEY_ID".to_string(), "AKIDEXAMPLE".to_string()),
-            ("VOICEPRINT__AUTH__SECRET_ACCESS_KEY".to_string(), "s3cr3t-value".to_string()),
+            (
+                "VOICEPRINT__AUTH__ACCESS_KEY_ID".to_string(),
+                "AKIDEXAMPLE".to_string(),
+            ),
+            (
+                "VOICEPRINT__AUTH__SECRET_ACCESS_KEY".to_string(),
+                "s3cr3t-value".to_string(),
+            ),
         ];
         let c = Config::load(None, secret, &FlagOverrides::default()).unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t-value"));

@@ -37,7 +37,11 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// Signature V4 verification failed (`aws_type` is e.g. `InvalidSignatureException`).
     #[error("{message}")]
-    Auth { aws_type: String, status: u16, message: String },
+    Auth {
+        aws_type: String,
+        status: u16,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -56,11 +60,16 @@ impl ApiError {
 
     fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
         let aws_type = self.aws_type().to_string();
-        let simple = |status: StatusCode, message: String| (status, json!({"__type": aws_type, "message": message}));
+        let simple = |status: StatusCode, message: String| {
+            (status, json!({"__type": aws_type, "message": message}))
+        };
         match self {
             ApiError::VoiceId(e) => match e {
                 VoiceIdError::AccessDenied(m) => simple(StatusCode::FORBIDDEN, m.clone()),
-                VoiceIdError::Conflict { conflict_type, message } => (
+                VoiceIdError::Conflict {
+                    conflict_type,
+                    message,
+                } => (
                     StatusCode::BAD_REQUEST,
                     json!({"__type": aws_type, "message": message, "ConflictType": conflict_type.as_str()}),
                 ),
@@ -68,7 +77,10 @@ impl ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The server encountered an internal error; try again".into(),
                 ),
-                VoiceIdError::ResourceNotFound { resource_type, message } => (
+                VoiceIdError::ResourceNotFound {
+                    resource_type,
+                    message,
+                } => (
                     StatusCode::BAD_REQUEST,
                     json!({"__type": aws_type, "message": message, "ResourceType": resource_type.as_str()}),
                 ),
@@ -79,11 +91,18 @@ impl ApiError {
             ApiError::Serialization(m) => simple(StatusCode::BAD_REQUEST, m.clone()),
             ApiError::Validation(m) => simple(StatusCode::BAD_REQUEST, m.clone()),
             ApiError::UnknownOperation(m) => simple(StatusCode::BAD_REQUEST, m.clone()),
-            ApiError::UnsupportedMediaType(m) => simple(StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
-            ApiError::PayloadTooLarge { .. } => simple(StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
-            ApiError::Auth { status, message, .. } => {
-                simple(StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN), message.clone())
+            ApiError::UnsupportedMediaType(m) => {
+                simple(StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone())
             }
+            ApiError::PayloadTooLarge { .. } => {
+                simple(StatusCode::PAYLOAD_TOO_LARGE, self.to_string())
+            }
+            ApiError::Auth {
+                status, message, ..
+            } => simple(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN),
+                message.clone(),
+            ),
         }
     }
 }
@@ -97,7 +116,10 @@ impl IntoResponse for ApiError {
         let (status, body) = self.status_and_body();
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static(AWS_JSON));
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(AWS_JSON),
+        );
         if let Ok(v) = HeaderValue::from_str(self.aws_type()) {
             headers.insert("x-amzn-ErrorType", v);
         }
@@ -111,19 +133,28 @@ pub enum ServeError {
     #[error("configuration: {0}")]
     Config(String),
     #[error("{path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("store: {0}")]
     Store(#[from] voiceprint_store::StoreError),
     #[error("{0}")]
     VoiceId(#[from] VoiceIdError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Server(std::io::Error),
 }
 
 impl ServeError {
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        ServeError::Io { path: path.into(), source }
+        ServeError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "voiceprint-server", version, about = "Amazon Voice ID compatible API server")]
+#[command(
+    name = "voiceprint-server",
+    version,
+    about = "Amazon Voice ID compatible API server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => voiceprint_server::run(args),
-        Command::Admin(Admin::SeedSpeakers(args)) => voiceprint_server::seed_speakers(args).map(|_| ()),
+        Command::Admin(Admin::SeedSpeakers(args)) => {
+            voiceprint_server::seed_speakers(args).map(|_| ())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Histogram bucket upper bounds, seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Debug, Default)]
 struct OpStats {
@@ -55,11 +57,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        out.push_str("# HELP voiceprint_requests_total Voice ID API requests by operation and outcome.\n");
+        out.push_str(
+            "# HELP voiceprint_requests_total Voice ID API requests by operation and outcome.\n",
+        );
         out.push_str("# TYPE voiceprint_requests_total counter\n");
         for (op, s) in ops.iter() {
             for (outcome, n) in &s.outcomes {
-                let _ = writeln!(out, "voiceprint_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "voiceprint_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP voiceprint_request_duration_seconds Voice ID API request latency.\n");
@@ -72,9 +79,21 @@ impl Metrics {
                     s.buckets[i]
                 );
             }
-            let _ = writeln!(out, "voiceprint_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "voiceprint_request_duration_seconds_sum{{operation=\"{op}\"}} {}", s.sum_seconds);
-            let _ = writeln!(out, "voiceprint_request_duration_seconds_count{{operation=\"{op}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "voiceprint_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "voiceprint_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
+                s.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "voiceprint_request_duration_seconds_count{{operation=\"{op}\"}} {}",
+                s.count
+            );
         }
         out
     }
@@ -88,14 +107,21 @@ mod tests {
     fn counts_outcomes_and_cumulative_buckets() {
         let m = Metrics::default();
         m.record("DescribeSpeaker", "ok", Duration::from_micros(300));
-        m.record("DescribeSpeaker", "ResourceNotFoundException", Duration::from_millis(20));
+        m.record(
+            "DescribeSpeaker",
+            "ResourceNotFoundException",
+            Duration::from_millis(20),
+        );
         let text = m.render();
-        assert!(text.contains("voiceprint_requests_total{operation=\"DescribeSpeaker\",outcome=\"ok\"} 1"));
+        assert!(text
+            .contains("voiceprint_requests_total{operation=\"DescribeSpeaker\",outcome=\"ok\"} 1"));
         assert!(text.contains(
             "voiceprint_requests_total{operation=\"DescribeSpeaker\",outcome=\"ResourceNotFoundException\"} 1"
         ));
         assert!(text.contains("voiceprint_request_duration_seconds_bucket{operation=\"DescribeSpeaker\",le=\"0.0005\"} 1"));
         assert!(text.contains("voiceprint_request_duration_seconds_bucket{operation=\"DescribeSpeaker\",le=\"0.025\"} 2"));
-        assert!(text.contains("voiceprint_request_duration_seconds_count{operation=\"DescribeSpeaker\"} 2"));
+        assert!(text.contains(
+            "voiceprint_request_duration_seconds_count{operation=\"DescribeSpeaker\"} 2"
+        ));
     }
 }

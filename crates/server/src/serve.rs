@@ -42,7 +42,11 @@ impl ServeArgs {
         Config::load(
             self.config.as_deref(),
             std::env::vars(),
-            &FlagOverrides { listen: self.listen, data_dir: self.data_dir.clone(), no_auth: self.no_auth },
+            &FlagOverrides {
+                listen: self.listen,
+                data_dir: self.data_dir.clone(),
+                no_auth: self.no_auth,
+            },
         )
     }
 }
@@ -72,7 +76,9 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServeError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| ServeError::io(&tmp, e))?;
-    f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| ServeError::io(&tmp, e))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| ServeError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| ServeError::io(path, e))
 }
 
@@ -87,10 +93,13 @@ fn hex(bytes: &[u8]) -> String {
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The store of a data directory: SQLite + keyring (created on first start).
@@ -98,7 +107,10 @@ fn open_store(dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
     // TEMPORARY until voiceprint-store's SqliteStore lands:
     // let keyring = voiceprint_store::Keyring::open_or_create(dir)?;
     // Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
-    Err(ServeError::Config(format!("{}: the SQLite store is not available in this build yet", dir.display())))
+    Err(ServeError::Config(format!(
+        "{}: the SQLite store is not available in this build yet",
+        dir.display()
+    )))
 }
 
 /// Open (creating on first start) the store, keyring, credentials and server secret.
@@ -115,7 +127,10 @@ pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
     let secret_path = dir.join("server-secret");
     let token_key = match std::fs::read_to_string(&secret_path) {
         Ok(text) => unhex(&text).filter(|k| k.len() >= 32).ok_or_else(|| {
-            ServeError::Config(format!("{}: expected 64 hex characters", secret_path.display()))
+            ServeError::Config(format!(
+                "{}: expected 64 hex characters",
+                secret_path.display()
+            ))
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use rand::RngCore;
@@ -129,10 +144,16 @@ pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
 
     let cred_path = dir.join("credentials");
     let (first_start, (access_key_id, secret_access_key)) = if cred_path.exists() {
-        (false, Credentials::read_shared_credentials_file(&cred_path)?)
+        (
+            false,
+            Credentials::read_shared_credentials_file(&cred_path)?,
+        )
     } else {
         let (id, secret) = Credentials::generate();
-        write_private(&cred_path, Credentials::shared_credentials_file(&id, &secret).as_bytes())?;
+        write_private(
+            &cred_path,
+            Credentials::shared_credentials_file(&id, &secret).as_bytes(),
+        )?;
         (true, (id, secret))
     };
     let mut credentials = Credentials::default();
@@ -140,7 +161,14 @@ pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
     if !config.auth.access_key_id.is_empty() {
         credentials.insert(&config.auth.access_key_id, &config.auth.secret_access_key);
     }
-    Ok(DataDir { store, credentials, access_key_id, secret_access_key, token_key, first_start })
+    Ok(DataDir {
+        store,
+        credentials,
+        access_key_id,
+        secret_access_key,
+        token_key,
+        first_start,
+    })
 }
 
 fn first_start_help(config: &Config, addr: SocketAddr) -> String {
@@ -173,7 +201,9 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.map_err(|e| ServeError::Server(std::io::Error::other(e)))?
+        self.task
+            .await
+            .map_err(|e| ServeError::Server(std::io::Error::other(e)))?
     }
 }
 
@@ -191,10 +221,16 @@ pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
 
 /// [`start`] over an already opened data directory.
 pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, ServeError> {
-    let service = Arc::new(VoiceIdService::new(data.store.clone(), config.service_config(), &data.token_key));
+    let service = Arc::new(VoiceIdService::new(
+        data.store.clone(),
+        config.service_config(),
+        &data.token_key,
+    ));
     service.resume_background_work()?;
     let auth: Arc<dyn Authenticator> = if config.auth.enabled {
-        Arc::new(SigV4Authenticator { credentials: data.credentials.clone() })
+        Arc::new(SigV4Authenticator {
+            credentials: data.credentials.clone(),
+        })
     } else {
         tracing::warn!("SigV4 authentication is OFF (--no-auth): any client can call the API");
         Arc::new(NoAuth)
@@ -208,7 +244,10 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     };
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: config.server.listen, source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
     let addr = listener.local_addr().map_err(ServeError::Server)?;
     if data.first_start {
         print!("{}", first_start_help(&config, addr));
@@ -279,7 +318,10 @@ fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOICEPRINT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
     // The CLI may have installed a subscriber already; keep it then.
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 /// Run the server until SIGTERM/Ctrl-C (the body of `voiceprint serve`).
@@ -294,7 +336,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let RunningServer { task, shutdown, .. } = server;
     // Keep the sender alive: only signals stop this server.
     let _keep = shutdown;
-    task.await.map_err(|e| ServeError::Server(std::io::Error::other(e)))?
+    task.await
+        .map_err(|e| ServeError::Server(std::io::Error::other(e)))?
 }
 
 /// Blocking entry point for synchronous callers (the CLI).
@@ -332,7 +375,11 @@ pub fn seed_speakers(args: SeedArgs) -> Result<String, ServeError> {
     let config = Config::load(
         args.config.as_deref(),
         std::env::vars(),
-        &FlagOverrides { listen: None, data_dir: args.data_dir.clone(), no_auth: false },
+        &FlagOverrides {
+            listen: None,
+            data_dir: args.data_dir.clone(),
+            no_auth: false,
+        },
     )?;
     let data = open_data_dir(&config)?;
     let service = VoiceIdService::new(data.store.clone(), config.service_config(), &data.token_key);
@@ -344,16 +391,19 @@ pub fn seed_speakers(args: SeedArgs) -> Result<String, ServeError> {
                     client_token: None,
                     description: None,
                     name: "seeded".into(),
-                    server_side_encryption_configuration: voiceprint_voiceid::types::ServerSideEncryptionConfiguration {
-                        kms_key_id: "default".into(),
-                    },
+                    server_side_encryption_configuration:
+                        voiceprint_voiceid::types::ServerSideEncryptionConfiguration {
+                            kms_key_id: "default".into(),
+                        },
                     tags: None,
                 })?
                 .domain
                 .domain_id
         }
     };
-    let existing = data.store.count(voiceprint_store::Kind::Speaker, &domain_id)? as usize;
+    let existing = data
+        .store
+        .count(voiceprint_store::Kind::Speaker, &domain_id)? as usize;
     let batch = args.batch.max(1);
     let mut done = 0;
     while done < args.count {
@@ -363,7 +413,9 @@ pub fn seed_speakers(args: SeedArgs) -> Result<String, ServeError> {
                 let k = existing + done + i;
                 // Synthetic 192-dim f32 "voiceprint": benchmarks need bytes of the
                 // right size, not a real embedding.
-                let bytes: Vec<u8> = (0..192u32).flat_map(|j| ((k as u32 ^ j) as f32).to_le_bytes()).collect();
+                let bytes: Vec<u8> = (0..192u32)
+                    .flat_map(|j| ((k as u32 ^ j) as f32).to_le_bytes())
+                    .collect();
                 (format!("seed-{k:07}"), bytes)
             })
             .collect();

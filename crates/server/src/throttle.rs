@@ -26,11 +26,21 @@ impl Throttle {
             return Throttle::default();
         }
         let plan: [(&'static str, f64, &[&'static str]); 5] = [
-            ("evaluate_session", cfg.evaluate_session_tps, &["EvaluateSession"]),
+            (
+                "evaluate_session",
+                cfg.evaluate_session_tps,
+                &["EvaluateSession"],
+            ),
             (
                 "domain",
                 cfg.domain_tps,
-                &["CreateDomain", "DescribeDomain", "UpdateDomain", "DeleteDomain", "ListDomains"],
+                &[
+                    "CreateDomain",
+                    "DescribeDomain",
+                    "UpdateDomain",
+                    "DeleteDomain",
+                    "ListDomains",
+                ],
             ),
             (
                 "batch_job",
@@ -48,7 +58,13 @@ impl Throttle {
             (
                 "speaker_fraudster",
                 cfg.speaker_fraudster_tps,
-                &["DescribeSpeaker", "OptOutSpeaker", "DeleteSpeaker", "DescribeFraudster", "DeleteFraudster"],
+                &[
+                    "DescribeSpeaker",
+                    "OptOutSpeaker",
+                    "DeleteSpeaker",
+                    "DescribeFraudster",
+                    "DeleteFraudster",
+                ],
             ),
         ];
         let mut groups = HashMap::new();
@@ -58,18 +74,33 @@ impl Throttle {
             for op in ops {
                 groups.insert(*op, group);
             }
-            buckets.insert(group, Bucket { rate, tokens: rate.max(1.0), last: now });
+            buckets.insert(
+                group,
+                Bucket {
+                    rate,
+                    tokens: rate.max(1.0),
+                    last: now,
+                },
+            );
         }
-        Throttle { groups, buckets: Mutex::new(buckets) }
+        Throttle {
+            groups,
+            buckets: Mutex::new(buckets),
+        }
     }
 
     /// Whether `operation` may run now (takes a token if so).
     pub fn allow(&self, operation: &str) -> bool {
-        let Some(group) = self.groups.get(operation) else { return true };
+        let Some(group) = self.groups.get(operation) else {
+            return true;
+        };
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = buckets.get_mut(group) else { return true };
+        let Some(b) = buckets.get_mut(group) else {
+            return true;
+        };
         let now = Instant::now();
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.rate.max(1.0));
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.rate.max(1.0));
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -86,7 +117,9 @@ mod tests {
 
     #[test]
     fn limits_grouped_operations_only_when_enabled() {
-        let mut cfg = crate::config::Config::load(None, Vec::new(), &Default::default()).unwrap().throttling;
+        let mut cfg = crate::config::Config::load(None, Vec::new(), &Default::default())
+            .unwrap()
+            .throttling;
         assert!((0..100).all(|_| Throttle::new(&cfg).allow("DescribeDomain")));
         cfg.enabled = true;
         let t = Throttle::new(&cfg);

@@ -14,7 +14,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> f64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
     }
 }
 
@@ -26,10 +29,13 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn at(epoch_seconds: f64) -> Self {
-        ManualClock { millis: AtomicU64::new((epoch_seconds * 1000.0) as u64) }
+        ManualClock {
+            millis: AtomicU64::new((epoch_seconds * 1000.0) as u64),
+        }
     }
     pub fn advance(&self, seconds: f64) {
-        self.millis.fetch_add((seconds * 1000.0) as u64, Ordering::SeqCst);
+        self.millis
+            .fetch_add((seconds * 1000.0) as u64, Ordering::SeqCst);
     }
 }
 

@@ -24,12 +24,16 @@ impl ConflictType {
         match self {
             ConflictType::AnotherActiveStream => "ANOTHER_ACTIVE_STREAM",
             ConflictType::DomainNotActive => "DOMAIN_NOT_ACTIVE",
-            ConflictType::CannotChangeSpeakerAfterEnrollment => "CANNOT_CHANGE_SPEAKER_AFTER_ENROLLMENT",
+            ConflictType::CannotChangeSpeakerAfterEnrollment => {
+                "CANNOT_CHANGE_SPEAKER_AFTER_ENROLLMENT"
+            }
             ConflictType::EnrollmentAlreadyExists => "ENROLLMENT_ALREADY_EXISTS",
             ConflictType::SpeakerNotSet => "SPEAKER_NOT_SET",
             ConflictType::SpeakerOptedOut => "SPEAKER_OPTED_OUT",
             ConflictType::ConcurrentChanges => "CONCURRENT_CHANGES",
-            ConflictType::DomainLockedFromEncryptionUpdates => "DOMAIN_LOCKED_FROM_ENCRYPTION_UPDATES",
+            ConflictType::DomainLockedFromEncryptionUpdates => {
+                "DOMAIN_LOCKED_FROM_ENCRYPTION_UPDATES"
+            }
             ConflictType::CannotDeleteNonEmptyWatchlist => "CANNOT_DELETE_NON_EMPTY_WATCHLIST",
             ConflictType::FraudsterMustBelongToAtLeastOneWatchlist => {
                 "FRAUDSTER_MUST_BELONG_TO_AT_LEAST_ONE_WATCHLIST"
@@ -76,11 +80,17 @@ pub enum Error {
     #[error("{0}")]
     AccessDenied(String),
     #[error("{message}")]
-    Conflict { conflict_type: ConflictType, message: String },
+    Conflict {
+        conflict_type: ConflictType,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("{message}")]
-    ResourceNotFound { resource_type: ResourceType, message: String },
+    ResourceNotFound {
+        resource_type: ResourceType,
+        message: String,
+    },
     #[error("{0}")]
     ServiceQuotaExceeded(String),
     #[error("{0}")]
@@ -91,10 +101,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn not_found(resource_type: ResourceType, message: impl Into<String>) -> Self {
-        Error::ResourceNotFound { resource_type, message: message.into() }
+        Error::ResourceNotFound {
+            resource_type,
+            message: message.into(),
+        }
     }
     pub(crate) fn conflict(conflict_type: ConflictType, message: impl Into<String>) -> Self {
-        Error::Conflict { conflict_type, message: message.into() }
+        Error::Conflict {
+            conflict_type,
+            message: message.into(),
+        }
     }
     pub(crate) fn validation(message: impl Into<String>) -> Self {
         Error::Validation(message.into())
@@ -117,9 +133,9 @@ impl Error {
 impl From<voiceprint_store::StoreError> for Error {
     fn from(e: voiceprint_store::StoreError) -> Self {
         match e {
-            voiceprint_store::StoreError::UnknownKey(_) => {
-                Error::Validation("the KmsKeyId does not name a key in this server's keyring".into())
-            }
+            voiceprint_store::StoreError::UnknownKey(_) => Error::Validation(
+                "the KmsKeyId does not name a key in this server's keyring".into(),
+            ),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -4,7 +4,11 @@ use rand::{distributions::Alphanumeric, Rng};
 
 /// A fresh `^[a-zA-Z0-9]{22}$` id (DomainId, WatchlistId, JobId), from the OS RNG.
 pub fn new_id22() -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(22).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect()
 }
 
 /// A fresh `^id#[a-zA-Z0-9]{22}$` id (GeneratedSpeakerId, GeneratedFraudsterId).
@@ -28,7 +32,8 @@ pub fn is_customer_speaker_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 256
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ fn kind_name(k: Kind) -> String {
 impl MemStore {
     pub fn with_keys(keys: &[&str]) -> Self {
         let s = MemStore::default();
-        s.keys.lock().unwrap().extend(keys.iter().map(|k| k.to_string()));
+        s.keys
+            .lock()
+            .unwrap()
+            .extend(keys.iter().map(|k| k.to_string()));
         s
     }
 }
@@ -27,7 +30,9 @@ impl MemStore {
 impl Store for MemStore {
     fn create_domain_key(&self, _d: &str, kms: Option<&str>) -> Result<()> {
         match kms {
-            Some(k) if !self.keys.lock().unwrap().contains(k) => Err(StoreError::UnknownKey(k.into())),
+            Some(k) if !self.keys.lock().unwrap().contains(k) => {
+                Err(StoreError::UnknownKey(k.into()))
+            }
             _ => Ok(()),
         }
     }
@@ -38,7 +43,12 @@ impl Store for MemStore {
         Ok(self.keys.lock().unwrap().contains(k))
     }
     fn get(&self, kind: Kind, d: &str, id: &str) -> Result<Option<Record>> {
-        Ok(self.rows.lock().unwrap().get(&(kind_name(kind), d.into(), id.into())).cloned())
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .get(&(kind_name(kind), d.into(), id.into()))
+            .cloned())
     }
     fn get_by_alt_key(&self, kind: Kind, d: &str, alt: &str) -> Result<Option<Record>> {
         Ok(self
@@ -71,7 +81,11 @@ impl Store for MemStore {
                 Write::Put(r) => {
                     rows.insert((kind_name(r.kind), r.domain_id.clone(), r.id.clone()), r);
                 }
-                Write::Delete { kind, domain_id, id } => {
+                Write::Delete {
+                    kind,
+                    domain_id,
+                    id,
+                } => {
                     rows.remove(&(kind_name(kind), domain_id, id));
                 }
             }

@@ -129,16 +129,47 @@ fn job_op_name(kind: JobKind) -> &'static str {
 /// Bounds of one paginated listing.
 struct Page {
     op: &'static str,
+    kind: Kind,
     default_max: i64,
     max: i64,
 }
 
-const PAGE_DOMAINS: Page = Page { op: "ListDomains", default_max: 10, max: 10 };
-const PAGE_WATCHLISTS: Page = Page { op: "ListWatchlists", default_max: 100, max: 100 };
-const PAGE_FRAUDSTERS: Page = Page { op: "ListFraudsters", default_max: 100, max: 100 };
-const PAGE_SPEAKERS: Page = Page { op: "ListSpeakers", default_max: 100, max: 100 };
-const PAGE_SPEAKER_JOBS: Page = Page { op: "ListSpeakerEnrollmentJobs", default_max: 100, max: 100 };
-const PAGE_FRAUDSTER_JOBS: Page = Page { op: "ListFraudsterRegistrationJobs", default_max: 100, max: 100 };
+const PAGE_DOMAINS: Page = Page {
+    op: "ListDomains",
+    kind: Kind::Domain,
+    default_max: 10,
+    max: 10,
+};
+const PAGE_WATCHLISTS: Page = Page {
+    op: "ListWatchlists",
+    kind: Kind::Watchlist,
+    default_max: 100,
+    max: 100,
+};
+const PAGE_FRAUDSTERS: Page = Page {
+    op: "ListFraudsters",
+    kind: Kind::Fraudster,
+    default_max: 100,
+    max: 100,
+};
+const PAGE_SPEAKERS: Page = Page {
+    op: "ListSpeakers",
+    kind: Kind::Speaker,
+    default_max: 100,
+    max: 100,
+};
+const PAGE_SPEAKER_JOBS: Page = Page {
+    op: "ListSpeakerEnrollmentJobs",
+    kind: Kind::SpeakerEnrollmentJob,
+    default_max: 100,
+    max: 100,
+};
+const PAGE_FRAUDSTER_JOBS: Page = Page {
+    op: "ListFraudsterRegistrationJobs",
+    kind: Kind::FraudsterRegistrationJob,
+    default_max: 100,
+    max: 100,
+};
 
 /// The Voice ID API over a store. Cheap to share behind an `Arc`; every method
 /// blocks on the store, so async callers use `spawn_blocking`.
@@ -153,7 +184,9 @@ pub struct VoiceIdService {
 
 impl std::fmt::Debug for VoiceIdService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VoiceIdService").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("VoiceIdService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,12 +229,17 @@ impl VoiceIdService {
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
-        self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The ARN of a domain in this server's region/account.
     pub fn domain_arn(&self, domain_id: &str) -> String {
-        format!("arn:aws:voiceid:{}:{}:domain/{}", self.config.region, self.config.account_id, domain_id)
+        format!(
+            "arn:aws:voiceid:{}:{}:domain/{}",
+            self.config.region, self.config.account_id, domain_id
+        )
     }
 
     // ---------- shared helpers ----------
@@ -222,17 +260,23 @@ impl VoiceIdService {
             domain_id: rec.id.clone(),
             domain_status: a.status,
             name: s.name,
-            server_side_encryption_configuration: ServerSideEncryptionConfiguration { kms_key_id: a.kms_key_id },
+            server_side_encryption_configuration: ServerSideEncryptionConfiguration {
+                kms_key_id: a.kms_key_id,
+            },
             server_side_encryption_update_details: a.sse_update,
             updated_at: a.updated_at,
-            watchlist_details: WatchlistDetails { default_watchlist_id: a.default_watchlist_id },
+            watchlist_details: WatchlistDetails {
+                default_watchlist_id: a.default_watchlist_id,
+            },
         })
     }
 
     fn watchlist_record(&self, domain_id: &str, watchlist_id: &str) -> Result<Record> {
         self.store
             .get(Kind::Watchlist, domain_id, watchlist_id)?
-            .ok_or_else(|| Error::not_found(ResourceType::Watchlist, "The watchlist does not exist"))
+            .ok_or_else(|| {
+                Error::not_found(ResourceType::Watchlist, "The watchlist does not exist")
+            })
     }
 
     fn watchlist_view(rec: &Record) -> Result<Watchlist> {
@@ -252,7 +296,9 @@ impl VoiceIdService {
     fn fraudster_record(&self, domain_id: &str, fraudster_id: &str) -> Result<Record> {
         self.store
             .get(Kind::Fraudster, domain_id, fraudster_id)?
-            .ok_or_else(|| Error::not_found(ResourceType::Fraudster, "The fraudster does not exist"))
+            .ok_or_else(|| {
+                Error::not_found(ResourceType::Fraudster, "The fraudster does not exist")
+            })
     }
 
     fn fraudster_view(rec: &Record) -> Result<Fraudster> {
@@ -270,7 +316,9 @@ impl VoiceIdService {
         if is_generated_id(speaker_id) {
             Ok(self.store.get(Kind::Speaker, domain_id, speaker_id)?)
         } else {
-            Ok(self.store.get_by_alt_key(Kind::Speaker, domain_id, speaker_id)?)
+            Ok(self
+                .store
+                .get_by_alt_key(Kind::Speaker, domain_id, speaker_id)?)
         }
     }
 
@@ -285,14 +333,19 @@ impl VoiceIdService {
         let a: SpeakerAttrs = decode(&rec.attributes)?;
         let s: SpeakerSecret = decode(&rec.sensitive)?;
         let expired = a.status == SpeakerStatus::Enrolled
-            && a.last_accessed_at.is_some_and(|t| now - t >= self.config.speaker_expiry_seconds);
+            && a.last_accessed_at
+                .is_some_and(|t| now - t >= self.config.speaker_expiry_seconds);
         Ok(Speaker {
             created_at: a.created_at,
             customer_speaker_id: s.customer_speaker_id,
             domain_id: rec.domain_id.clone(),
             generated_speaker_id: rec.id.clone(),
             last_accessed_at: a.last_accessed_at,
-            status: if expired { SpeakerStatus::Expired } else { a.status },
+            status: if expired {
+                SpeakerStatus::Expired
+            } else {
+                a.status
+            },
             updated_at: a.updated_at,
         })
     }
@@ -320,7 +373,6 @@ impl VoiceIdService {
     fn page(
         &self,
         page: &Page,
-        kind: Kind,
         domain_id: &str,
         filter: Option<&str>,
         max_results: Option<i64>,
@@ -330,13 +382,19 @@ impl VoiceIdService {
         let limit = Self::check_max_results(page, max_results)?;
         let now = self.now();
         let mut after = match next_token {
-            Some(t) if !t.is_empty() => Some(self.tokens.decode(t, page.op, domain_id, filter, now)?.after),
+            Some(t) if !t.is_empty() => Some(
+                self.tokens
+                    .decode(t, page.op, domain_id, filter, now)?
+                    .after,
+            ),
             _ => None,
         };
         let mut out = Vec::with_capacity(limit);
         let chunk = limit + 1;
         loop {
-            let batch = self.store.list(kind, domain_id, after.as_deref(), chunk)?;
+            let batch = self
+                .store
+                .list(page.kind, domain_id, after.as_deref(), chunk)?;
             let exhausted = batch.len() < chunk;
             for (i, rec) in batch.iter().enumerate() {
                 if !keep(rec)? {
@@ -389,9 +447,18 @@ impl VoiceIdService {
 
     /// Look up a ClientToken record; `Ok(Some(id))` replays, an error refuses a reuse
     /// with different parameters.
-    fn replayed(&self, domain_id: &str, op: &str, token: Option<&str>, digest: &str) -> Result<Option<String>> {
+    fn replayed(
+        &self,
+        domain_id: &str,
+        op: &str,
+        token: Option<&str>,
+        digest: &str,
+    ) -> Result<Option<String>> {
         let Some(token) = token else { return Ok(None) };
-        let Some(rec) = self.store.get(Kind::ClientToken, domain_id, &format!("{op}:{token}"))? else {
+        let Some(rec) = self
+            .store
+            .get(Kind::ClientToken, domain_id, &format!("{op}:{token}"))?
+        else {
             return Ok(None);
         };
         let a: ClientTokenAttrs = decode(&rec.attributes)?;
@@ -401,7 +468,13 @@ impl VoiceIdService {
         Ok(Some(a.resource_id))
     }
 
-    fn client_token_write(domain_id: &str, op: &str, token: &str, digest: &str, resource_id: &str) -> Write {
+    fn client_token_write(
+        domain_id: &str,
+        op: &str,
+        token: &str,
+        digest: &str,
+        resource_id: &str,
+    ) -> Write {
         Write::Put(Record {
             kind: Kind::ClientToken,
             domain_id: domain_id.into(),
@@ -430,10 +503,14 @@ impl VoiceIdService {
         let mut seen = std::collections::HashSet::new();
         for t in tags {
             if t.key.to_ascii_lowercase().starts_with("aws:") {
-                return Err(Error::validation("Tag keys beginning with 'aws:' are reserved"));
+                return Err(Error::validation(
+                    "Tag keys beginning with 'aws:' are reserved",
+                ));
             }
             if !seen.insert(t.key.as_str()) {
-                return Err(Error::validation("Tags contains the same key more than once"));
+                return Err(Error::validation(
+                    "Tags contains the same key more than once",
+                ));
             }
         }
         Ok(())
@@ -451,7 +528,10 @@ impl VoiceIdService {
             )));
         }
         let digest = self.request_digest("CreateDomain", &req);
-        let token_digest = req.client_token.as_deref().map(|t| self.tokens.digest(t.as_bytes()));
+        let token_digest = req
+            .client_token
+            .as_deref()
+            .map(|t| self.tokens.digest(t.as_bytes()));
         let _guard = self.lock();
         // Domains are few (quota 3), so the ClientToken lives on the domain row and
         // a replay is found by scanning them.
@@ -462,7 +542,9 @@ impl VoiceIdService {
                     if a.request_digest.as_deref() != Some(digest.as_str()) {
                         return Err(idempotency_mismatch());
                     }
-                    return Ok(DomainResponse { domain: self.domain_view(&rec)? });
+                    return Ok(DomainResponse {
+                        domain: self.domain_view(&rec)?,
+                    });
                 }
             }
         }
@@ -477,7 +559,8 @@ impl VoiceIdService {
         let now = self.now();
         let domain_id = new_id22();
         let watchlist_id = new_id22();
-        self.store.create_domain_key(&domain_id, Some(&kms_key_id))?;
+        self.store
+            .create_domain_key(&domain_id, Some(&kms_key_id))?;
         let domain = Record {
             kind: Kind::Domain,
             domain_id: domain_id.clone(),
@@ -493,7 +576,11 @@ impl VoiceIdService {
                 client_token_digest: token_digest,
                 request_digest: Some(digest),
             }),
-            sensitive: encode(&DomainSecret { name: req.name, description: req.description, tags }),
+            sensitive: encode(&DomainSecret {
+                name: req.name,
+                description: req.description,
+                tags,
+            }),
             voiceprint: None,
         };
         let watchlist = Record {
@@ -501,12 +588,22 @@ impl VoiceIdService {
             domain_id: domain_id.clone(),
             id: watchlist_id,
             alt_key: None,
-            attributes: encode(&WatchlistAttrs { created_at: now, updated_at: now, default: true }),
-            sensitive: encode(&WatchlistSecret { name: DEFAULT_WATCHLIST_NAME.into(), description: None }),
+            attributes: encode(&WatchlistAttrs {
+                created_at: now,
+                updated_at: now,
+                default: true,
+            }),
+            sensitive: encode(&WatchlistSecret {
+                name: DEFAULT_WATCHLIST_NAME.into(),
+                description: None,
+            }),
             voiceprint: None,
         };
         let view = self.domain_view(&domain)?;
-        if let Err(e) = self.store.apply(vec![Write::Put(domain), Write::Put(watchlist)]) {
+        if let Err(e) = self
+            .store
+            .apply(vec![Write::Put(domain), Write::Put(watchlist)])
+        {
             // Do not leave an orphaned data key behind.
             let _ = self.store.delete_domain(&domain_id);
             return Err(e.into());
@@ -517,7 +614,9 @@ impl VoiceIdService {
 
     pub fn describe_domain(&self, req: DomainIdRequest) -> Result<DomainResponse> {
         let rec = self.domain_record(&req.domain_id)?;
-        Ok(DomainResponse { domain: self.domain_view(&rec)? })
+        Ok(DomainResponse {
+            domain: self.domain_view(&rec)?,
+        })
     }
 
     pub fn delete_domain(&self, req: DomainIdRequest) -> Result<Empty> {
@@ -531,15 +630,20 @@ impl VoiceIdService {
     pub fn list_domains(&self, req: ListDomainsRequest) -> Result<ListDomainsResponse> {
         let (rows, next_token) = self.page(
             &PAGE_DOMAINS,
-            Kind::Domain,
             "",
             None,
             req.max_results,
             req.next_token.as_deref(),
             &|_| Ok(true),
         )?;
-        let domain_summaries = rows.iter().map(|r| self.domain_view(r)).collect::<Result<_>>()?;
-        Ok(ListDomainsResponse { domain_summaries, next_token })
+        let domain_summaries = rows
+            .iter()
+            .map(|r| self.domain_view(r))
+            .collect::<Result<_>>()?;
+        Ok(ListDomainsResponse {
+            domain_summaries,
+            next_token,
+        })
     }
 
     /// UpdateDomain has "clobber" semantics: an omitted Description is removed.
@@ -592,7 +696,11 @@ impl VoiceIdService {
     pub fn resume_background_work(&self) -> Result<()> {
         for rec in self.all(Kind::Domain, "")? {
             let a: DomainAttrs = decode(&rec.attributes)?;
-            if a.sse_update.as_ref().and_then(|u| u.update_status.as_deref()) == Some(SSE_IN_PROGRESS) {
+            if a.sse_update
+                .as_ref()
+                .and_then(|u| u.update_status.as_deref())
+                == Some(SSE_IN_PROGRESS)
+            {
                 tracing::info!(domain_id = %rec.id, "resuming interrupted encryption update");
                 self.spawn_rotation(rec.id.clone(), a.kms_key_id.clone());
             }
@@ -651,12 +759,21 @@ impl VoiceIdService {
         let digest = self.request_digest("CreateWatchlist", &req);
         let _guard = self.lock();
         self.domain_record(&req.domain_id)?;
-        if let Some(id) = self.replayed(&req.domain_id, "CreateWatchlist", req.client_token.as_deref(), &digest)? {
+        if let Some(id) = self.replayed(
+            &req.domain_id,
+            "CreateWatchlist",
+            req.client_token.as_deref(),
+            &digest,
+        )? {
             if let Some(rec) = self.store.get(Kind::Watchlist, &req.domain_id, &id)? {
-                return Ok(WatchlistResponse { watchlist: Self::watchlist_view(&rec)? });
+                return Ok(WatchlistResponse {
+                    watchlist: Self::watchlist_view(&rec)?,
+                });
             }
         }
-        if self.store.count(Kind::Watchlist, &req.domain_id)? >= self.config.quotas.watchlists_per_domain {
+        if self.store.count(Kind::Watchlist, &req.domain_id)?
+            >= self.config.quotas.watchlists_per_domain
+        {
             return Err(Error::ServiceQuotaExceeded(format!(
                 "A domain can have at most {} watchlists, including the default one",
                 self.config.quotas.watchlists_per_domain
@@ -668,13 +785,26 @@ impl VoiceIdService {
             domain_id: req.domain_id.clone(),
             id: new_id22(),
             alt_key: None,
-            attributes: encode(&WatchlistAttrs { created_at: now, updated_at: now, default: false }),
-            sensitive: encode(&WatchlistSecret { name: req.name, description: req.description }),
+            attributes: encode(&WatchlistAttrs {
+                created_at: now,
+                updated_at: now,
+                default: false,
+            }),
+            sensitive: encode(&WatchlistSecret {
+                name: req.name,
+                description: req.description,
+            }),
             voiceprint: None,
         };
         let mut writes = Vec::new();
         if let Some(t) = req.client_token.as_deref() {
-            writes.push(Self::client_token_write(&req.domain_id, "CreateWatchlist", t, &digest, &rec.id));
+            writes.push(Self::client_token_write(
+                &req.domain_id,
+                "CreateWatchlist",
+                t,
+                &digest,
+                &rec.id,
+            ));
         }
         let view = Self::watchlist_view(&rec)?;
         writes.push(Write::Put(rec));
@@ -685,7 +815,9 @@ impl VoiceIdService {
     pub fn describe_watchlist(&self, req: WatchlistRequest) -> Result<WatchlistResponse> {
         self.domain_record(&req.domain_id)?;
         let rec = self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
-        Ok(WatchlistResponse { watchlist: Self::watchlist_view(&rec)? })
+        Ok(WatchlistResponse {
+            watchlist: Self::watchlist_view(&rec)?,
+        })
     }
 
     pub fn update_watchlist(&self, req: UpdateWatchlistRequest) -> Result<WatchlistResponse> {
@@ -740,15 +872,20 @@ impl VoiceIdService {
         self.domain_record(&req.domain_id)?;
         let (rows, next_token) = self.page(
             &PAGE_WATCHLISTS,
-            Kind::Watchlist,
             &req.domain_id,
             None,
             req.max_results,
             req.next_token.as_deref(),
             &|_| Ok(true),
         )?;
-        let watchlist_summaries = rows.iter().map(Self::watchlist_view).collect::<Result<_>>()?;
-        Ok(ListWatchlistsResponse { watchlist_summaries, next_token })
+        let watchlist_summaries = rows
+            .iter()
+            .map(Self::watchlist_view)
+            .collect::<Result<_>>()?;
+        Ok(ListWatchlistsResponse {
+            watchlist_summaries,
+            next_token,
+        })
     }
 
     // ---------- fraudsters ----------
@@ -756,7 +893,9 @@ impl VoiceIdService {
     pub fn describe_fraudster(&self, req: FraudsterRequest) -> Result<FraudsterResponse> {
         self.domain_record(&req.domain_id)?;
         let rec = self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
-        Ok(FraudsterResponse { fraudster: Self::fraudster_view(&rec)? })
+        Ok(FraudsterResponse {
+            fraudster: Self::fraudster_view(&rec)?,
+        })
     }
 
     pub fn delete_fraudster(&self, req: FraudsterRequest) -> Result<Empty> {
@@ -789,7 +928,9 @@ impl VoiceIdService {
             rec.attributes = encode(&a);
             self.store.apply(vec![Write::Put(rec.clone())])?;
         }
-        Ok(FraudsterResponse { fraudster: Self::fraudster_view(&rec)? })
+        Ok(FraudsterResponse {
+            fraudster: Self::fraudster_view(&rec)?,
+        })
     }
 
     fn count_watchlist_members(&self, domain_id: &str, watchlist_id: &str) -> Result<u64> {
@@ -803,14 +944,19 @@ impl VoiceIdService {
         Ok(n)
     }
 
-    pub fn disassociate_fraudster(&self, req: FraudsterWatchlistRequest) -> Result<FraudsterResponse> {
+    pub fn disassociate_fraudster(
+        &self,
+        req: FraudsterWatchlistRequest,
+    ) -> Result<FraudsterResponse> {
         let _guard = self.lock();
         self.domain_record(&req.domain_id)?;
         let mut rec = self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
         self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
         let mut a: FraudsterAttrs = decode(&rec.attributes)?;
         if !a.watchlist_ids.contains(&req.watchlist_id) {
-            return Err(Error::validation("The fraudster is not associated with this watchlist"));
+            return Err(Error::validation(
+                "The fraudster is not associated with this watchlist",
+            ));
         }
         if a.watchlist_ids.len() == 1 {
             return Err(Error::conflict(
@@ -821,7 +967,9 @@ impl VoiceIdService {
         a.watchlist_ids.retain(|w| *w != req.watchlist_id);
         rec.attributes = encode(&a);
         self.store.apply(vec![Write::Put(rec.clone())])?;
-        Ok(FraudsterResponse { fraudster: Self::fraudster_view(&rec)? })
+        Ok(FraudsterResponse {
+            fraudster: Self::fraudster_view(&rec)?,
+        })
     }
 
     pub fn list_fraudsters(&self, req: ListRequest) -> Result<ListFraudstersResponse> {
@@ -833,20 +981,27 @@ impl VoiceIdService {
         let keep = |r: &Record| -> Result<bool> {
             match &filter {
                 None => Ok(true),
-                Some(w) => Ok(decode::<FraudsterAttrs>(&r.attributes)?.watchlist_ids.contains(w)),
+                Some(w) => Ok(decode::<FraudsterAttrs>(&r.attributes)?
+                    .watchlist_ids
+                    .contains(w)),
             }
         };
         let (rows, next_token) = self.page(
             &PAGE_FRAUDSTERS,
-            Kind::Fraudster,
             &req.domain_id,
             filter.as_deref(),
             req.max_results,
             req.next_token.as_deref(),
             &keep,
         )?;
-        let fraudster_summaries = rows.iter().map(Self::fraudster_view).collect::<Result<_>>()?;
-        Ok(ListFraudstersResponse { fraudster_summaries, next_token })
+        let fraudster_summaries = rows
+            .iter()
+            .map(Self::fraudster_view)
+            .collect::<Result<_>>()?;
+        Ok(ListFraudstersResponse {
+            fraudster_summaries,
+            next_token,
+        })
     }
 
     // ---------- speakers ----------
@@ -854,7 +1009,9 @@ impl VoiceIdService {
     pub fn describe_speaker(&self, req: SpeakerRequest) -> Result<SpeakerResponse> {
         self.domain_record(&req.domain_id)?;
         let rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
-        Ok(SpeakerResponse { speaker: self.speaker_view(&rec, self.now())? })
+        Ok(SpeakerResponse {
+            speaker: self.speaker_view(&rec, self.now())?,
+        })
     }
 
     /// Deletes the speaker row and, with it, its voiceprint (for real: the store
@@ -863,7 +1020,11 @@ impl VoiceIdService {
         let _guard = self.lock();
         self.domain_record(&req.domain_id)?;
         let rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
-        self.store.apply(vec![Write::Delete { kind: Kind::Speaker, domain_id: rec.domain_id, id: rec.id }])?;
+        self.store.apply(vec![Write::Delete {
+            kind: Kind::Speaker,
+            domain_id: rec.domain_id,
+            id: rec.id,
+        }])?;
         Ok(Empty {})
     }
 
@@ -883,7 +1044,10 @@ impl VoiceIdService {
                 rec
             }
             None if is_generated_id(&req.speaker_id) => {
-                return Err(Error::not_found(ResourceType::Speaker, "The speaker does not exist"));
+                return Err(Error::not_found(
+                    ResourceType::Speaker,
+                    "The speaker does not exist",
+                ));
             }
             None => {
                 self.check_speaker_quota(&req.domain_id, 1)?;
@@ -898,7 +1062,9 @@ impl VoiceIdService {
                         last_accessed_at: None,
                         status: SpeakerStatus::OptedOut,
                     }),
-                    sensitive: encode(&SpeakerSecret { customer_speaker_id: Some(req.speaker_id.clone()) }),
+                    sensitive: encode(&SpeakerSecret {
+                        customer_speaker_id: Some(req.speaker_id.clone()),
+                    }),
                     voiceprint: None,
                 }
             }
@@ -909,7 +1075,9 @@ impl VoiceIdService {
     }
 
     fn check_speaker_quota(&self, domain_id: &str, adding: u64) -> Result<()> {
-        if self.store.count(Kind::Speaker, domain_id)? + adding > self.config.quotas.speakers_per_domain {
+        if self.store.count(Kind::Speaker, domain_id)? + adding
+            > self.config.quotas.speakers_per_domain
+        {
             return Err(Error::ServiceQuotaExceeded(format!(
                 "A domain can have at most {} speakers",
                 self.config.quotas.speakers_per_domain
@@ -922,7 +1090,6 @@ impl VoiceIdService {
         self.domain_record(&req.domain_id)?;
         let (rows, next_token) = self.page(
             &PAGE_SPEAKERS,
-            Kind::Speaker,
             &req.domain_id,
             None,
             req.max_results,
@@ -930,8 +1097,14 @@ impl VoiceIdService {
             &|_| Ok(true),
         )?;
         let now = self.now();
-        let speaker_summaries = rows.iter().map(|r| self.speaker_view(r, now)).collect::<Result<_>>()?;
-        Ok(ListSpeakersResponse { speaker_summaries, next_token })
+        let speaker_summaries = rows
+            .iter()
+            .map(|r| self.speaker_view(r, now))
+            .collect::<Result<_>>()?;
+        Ok(ListSpeakersResponse {
+            speaker_summaries,
+            next_token,
+        })
     }
 
     // ---------- batch jobs ----------
@@ -958,12 +1131,20 @@ impl VoiceIdService {
         let da: DomainAttrs = decode(&domain.attributes)?;
         if let Some(id) = self.replayed(domain_id, op, client_token, digest)? {
             if let Some(rec) = self.store.get(store_kind, domain_id, &id)? {
-                return Ok(JobResponse { job: Self::job_view(&rec)? });
+                return Ok(JobResponse {
+                    job: Self::job_view(&rec)?,
+                });
             }
         }
         let quota = match kind {
-            JobKind::SpeakerEnrollment => self.config.quotas.active_speaker_enrollment_jobs_per_domain,
-            JobKind::FraudsterRegistration => self.config.quotas.active_fraudster_registration_jobs_per_domain,
+            JobKind::SpeakerEnrollment => {
+                self.config.quotas.active_speaker_enrollment_jobs_per_domain
+            }
+            JobKind::FraudsterRegistration => {
+                self.config
+                    .quotas
+                    .active_fraudster_registration_jobs_per_domain
+            }
         };
         let mut active = 0;
         for rec in self.all(store_kind, domain_id)? {
@@ -979,7 +1160,9 @@ impl VoiceIdService {
         }
         let job_id = new_id22();
         let mut job = build(job_id.clone(), &da)?;
-        let secret = JobSecret { job_name: job.job_name.take() };
+        let secret = JobSecret {
+            job_name: job.job_name.take(),
+        };
         let rec = Record {
             kind: store_kind,
             domain_id: domain_id.into(),
@@ -996,11 +1179,18 @@ impl VoiceIdService {
         writes.push(Write::Put(rec));
         self.store.apply(writes)?;
         job.job_name = secret.job_name;
-        self.runner.submit(JobRef { kind, domain_id: domain_id.into(), job_id });
+        self.runner.submit(JobRef {
+            kind,
+            domain_id: domain_id.into(),
+            job_id,
+        });
         Ok(JobResponse { job })
     }
 
-    pub fn start_speaker_enrollment_job(&self, req: StartSpeakerEnrollmentJobRequest) -> Result<JobResponse> {
+    pub fn start_speaker_enrollment_job(
+        &self,
+        req: StartSpeakerEnrollmentJobRequest,
+    ) -> Result<JobResponse> {
         let digest = self.request_digest("StartSpeakerEnrollmentJob", &req);
         let fraud_watchlists = req
             .enrollment_config
@@ -1019,19 +1209,32 @@ impl VoiceIdService {
                     existing_enrollment_action: None,
                     fraud_detection_config: None,
                 });
-                let fraud = given.fraud_detection_config.unwrap_or(EnrollmentJobFraudDetectionConfig {
-                    fraud_detection_action: None,
-                    risk_threshold: None,
-                    watchlist_ids: None,
-                });
+                let fraud =
+                    given
+                        .fraud_detection_config
+                        .unwrap_or(EnrollmentJobFraudDetectionConfig {
+                            fraud_detection_action: None,
+                            risk_threshold: None,
+                            watchlist_ids: None,
+                        });
                 // Defaults as documented: SKIP, FAIL, threshold 50, the default watchlist.
                 let enrollment_config = EnrollmentConfig {
-                    existing_enrollment_action: Some(given.existing_enrollment_action.unwrap_or_else(|| "SKIP".into())),
+                    existing_enrollment_action: Some(
+                        given
+                            .existing_enrollment_action
+                            .unwrap_or_else(|| "SKIP".into()),
+                    ),
                     fraud_detection_config: Some(EnrollmentJobFraudDetectionConfig {
-                        fraud_detection_action: Some(fraud.fraud_detection_action.unwrap_or_else(|| "FAIL".into())),
+                        fraud_detection_action: Some(
+                            fraud
+                                .fraud_detection_action
+                                .unwrap_or_else(|| "FAIL".into()),
+                        ),
                         risk_threshold: Some(fraud.risk_threshold.unwrap_or(50)),
                         watchlist_ids: Some(
-                            fraud.watchlist_ids.unwrap_or_else(|| vec![domain.default_watchlist_id.clone()]),
+                            fraud
+                                .watchlist_ids
+                                .unwrap_or_else(|| vec![domain.default_watchlist_id.clone()]),
                         ),
                     }),
                 };
@@ -1045,7 +1248,9 @@ impl VoiceIdService {
                     input_data_config: req.input_data_config,
                     job_id,
                     job_name: req.job_name,
-                    job_progress: JobProgress { percent_complete: 0 },
+                    job_progress: JobProgress {
+                        percent_complete: 0,
+                    },
                     job_status: JOB_SUBMITTED.into(),
                     output_data_config: req.output_data_config,
                     registration_config: None,
@@ -1059,7 +1264,10 @@ impl VoiceIdService {
         req: StartFraudsterRegistrationJobRequest,
     ) -> Result<JobResponse> {
         let digest = self.request_digest("StartFraudsterRegistrationJob", &req);
-        let watchlists = req.registration_config.as_ref().and_then(|c| c.watchlist_ids.clone());
+        let watchlists = req
+            .registration_config
+            .as_ref()
+            .and_then(|c| c.watchlist_ids.clone());
         let now = self.now();
         self.start_job(
             JobKind::FraudsterRegistration,
@@ -1075,10 +1283,16 @@ impl VoiceIdService {
                 });
                 let registration_config = RegistrationConfig {
                     duplicate_registration_action: Some(
-                        given.duplicate_registration_action.unwrap_or_else(|| "SKIP".into()),
+                        given
+                            .duplicate_registration_action
+                            .unwrap_or_else(|| "SKIP".into()),
                     ),
                     fraudster_similarity_threshold: given.fraudster_similarity_threshold,
-                    watchlist_ids: Some(given.watchlist_ids.unwrap_or_else(|| vec![domain.default_watchlist_id.clone()])),
+                    watchlist_ids: Some(
+                        given
+                            .watchlist_ids
+                            .unwrap_or_else(|| vec![domain.default_watchlist_id.clone()]),
+                    ),
                 };
                 Ok(Job {
                     created_at: now,
@@ -1090,7 +1304,9 @@ impl VoiceIdService {
                     input_data_config: req.input_data_config,
                     job_id,
                     job_name: req.job_name,
-                    job_progress: JobProgress { percent_complete: 0 },
+                    job_progress: JobProgress {
+                        percent_complete: 0,
+                    },
                     job_status: JOB_SUBMITTED.into(),
                     output_data_config: req.output_data_config,
                     registration_config: Some(registration_config),
@@ -1105,7 +1321,9 @@ impl VoiceIdService {
             .store
             .get(job_store_kind(kind), &req.domain_id, &req.job_id)?
             .ok_or_else(|| Error::not_found(ResourceType::BatchJob, "The job does not exist"))?;
-        Ok(JobResponse { job: Self::job_view(&rec)? })
+        Ok(JobResponse {
+            job: Self::job_view(&rec)?,
+        })
     }
 
     pub fn describe_speaker_enrollment_job(&self, req: JobRequest) -> Result<JobResponse> {
@@ -1131,16 +1349,20 @@ impl VoiceIdService {
         };
         let (rows, next_token) = self.page(
             page,
-            job_store_kind(kind),
             &req.domain_id,
             filter.as_deref(),
             req.max_results,
             req.next_token.as_deref(),
             &keep,
         )?;
-        let job_summaries =
-            rows.iter().map(|r| Self::job_view(r).map(|j| JobSummary::from(&j))).collect::<Result<_>>()?;
-        Ok(ListJobsResponse { job_summaries, next_token })
+        let job_summaries = rows
+            .iter()
+            .map(|r| Self::job_view(r).map(|j| JobSummary::from(&j)))
+            .collect::<Result<_>>()?;
+        Ok(ListJobsResponse {
+            job_summaries,
+            next_token,
+        })
     }
 
     pub fn list_speaker_enrollment_jobs(&self, req: ListRequest) -> Result<ListJobsResponse> {
@@ -1159,11 +1381,14 @@ impl VoiceIdService {
     pub fn evaluate_session(&self, req: EvaluateSessionRequest) -> Result<EvaluateSessionResponse> {
         self.domain_record(&req.domain_id)?;
         let rec = if is_generated_id(&req.session_name_or_id) {
-            self.store.get(Kind::Session, &req.domain_id, &req.session_name_or_id)?
+            self.store
+                .get(Kind::Session, &req.domain_id, &req.session_name_or_id)?
         } else {
-            self.store.get_by_alt_key(Kind::Session, &req.domain_id, &req.session_name_or_id)?
+            self.store
+                .get_by_alt_key(Kind::Session, &req.domain_id, &req.session_name_or_id)?
         };
-        let rec = rec.ok_or_else(|| Error::not_found(ResourceType::Session, "The session does not exist"))?;
+        let rec = rec
+            .ok_or_else(|| Error::not_found(ResourceType::Session, "The session does not exist"))?;
         let mut resp: EvaluateSessionResponse = decode(&rec.attributes)?;
         resp.domain_id = req.domain_id;
         Ok(resp)
@@ -1172,8 +1397,16 @@ impl VoiceIdService {
     // ---------- tags ----------
 
     fn domain_from_arn(&self, arn: &str) -> Result<Record> {
-        let prefix = format!("arn:aws:voiceid:{}:{}:domain/", self.config.region, self.config.account_id);
-        let not_found = || Error::not_found(ResourceType::Domain, "No domain has this ARN on this server");
+        let prefix = format!(
+            "arn:aws:voiceid:{}:{}:domain/",
+            self.config.region, self.config.account_id
+        );
+        let not_found = || {
+            Error::not_found(
+                ResourceType::Domain,
+                "No domain has this ARN on this server",
+            )
+        };
         let id = arn.strip_prefix(&prefix).ok_or_else(not_found)?;
         self.store.get(Kind::Domain, id, id)?.ok_or_else(not_found)
     }
@@ -1210,7 +1443,10 @@ impl VoiceIdService {
         Ok(Empty {})
     }
 
-    pub fn list_tags_for_resource(&self, req: ResourceArnRequest) -> Result<ListTagsForResourceResponse> {
+    pub fn list_tags_for_resource(
+        &self,
+        req: ResourceArnRequest,
+    ) -> Result<ListTagsForResourceResponse> {
         let rec = self.domain_from_arn(&req.resource_arn)?;
         let s: DomainSecret = decode(&rec.sensitive)?;
         Ok(ListTagsForResourceResponse { tags: s.tags })
@@ -1235,10 +1471,18 @@ impl VoiceIdService {
         let mut writes = Vec::with_capacity(speakers.len());
         for (customer_id, voiceprint) in speakers {
             if !crate::ids::is_customer_speaker_id(&customer_id) {
-                return Err(Error::validation("CustomerSpeakerId does not match ^[a-zA-Z0-9][a-zA-Z0-9_-]*$"));
+                return Err(Error::validation(
+                    "CustomerSpeakerId does not match ^[a-zA-Z0-9][a-zA-Z0-9_-]*$",
+                ));
             }
-            if self.store.get_by_alt_key(Kind::Speaker, domain_id, &customer_id)?.is_some() {
-                return Err(Error::validation("A speaker with this CustomerSpeakerId already exists"));
+            if self
+                .store
+                .get_by_alt_key(Kind::Speaker, domain_id, &customer_id)?
+                .is_some()
+            {
+                return Err(Error::validation(
+                    "A speaker with this CustomerSpeakerId already exists",
+                ));
             }
             let id = new_generated_id();
             writes.push(Write::Put(Record {
@@ -1252,7 +1496,9 @@ impl VoiceIdService {
                     last_accessed_at: Some(last_accessed_at.unwrap_or(now)),
                     status: SpeakerStatus::Enrolled,
                 }),
-                sensitive: encode(&SpeakerSecret { customer_speaker_id: Some(customer_id) }),
+                sensitive: encode(&SpeakerSecret {
+                    customer_speaker_id: Some(customer_id),
+                }),
                 voiceprint: Some(voiceprint),
             }));
             ids.push(id);
@@ -1263,14 +1509,25 @@ impl VoiceIdService {
 
     /// Store a fraudster with its voiceprint in the given watchlists (default
     /// watchlist when empty): seeding until registration jobs run (issue 6).
-    pub fn admin_put_fraudster(&self, domain_id: &str, watchlist_ids: Vec<String>, voiceprint: Vec<u8>) -> Result<String> {
+    pub fn admin_put_fraudster(
+        &self,
+        domain_id: &str,
+        watchlist_ids: Vec<String>,
+        voiceprint: Vec<u8>,
+    ) -> Result<String> {
         let _guard = self.lock();
         let domain = self.domain_record(domain_id)?;
         let da: DomainAttrs = decode(&domain.attributes)?;
-        let watchlist_ids = if watchlist_ids.is_empty() { vec![da.default_watchlist_id] } else { watchlist_ids };
+        let watchlist_ids = if watchlist_ids.is_empty() {
+            vec![da.default_watchlist_id]
+        } else {
+            watchlist_ids
+        };
         for w in &watchlist_ids {
             self.watchlist_record(domain_id, w)?;
-            if self.count_watchlist_members(domain_id, w)? >= self.config.quotas.fraudsters_per_watchlist {
+            if self.count_watchlist_members(domain_id, w)?
+                >= self.config.quotas.fraudsters_per_watchlist
+            {
                 return Err(Error::ServiceQuotaExceeded("The watchlist is full".into()));
             }
         }
@@ -1280,7 +1537,10 @@ impl VoiceIdService {
             domain_id: domain_id.into(),
             id: id.clone(),
             alt_key: None,
-            attributes: encode(&FraudsterAttrs { created_at: self.now(), watchlist_ids }),
+            attributes: encode(&FraudsterAttrs {
+                created_at: self.now(),
+                watchlist_ids,
+            }),
             sensitive: json!({}),
             voiceprint: Some(voiceprint),
         })])?;
@@ -1289,5 +1549,7 @@ impl VoiceIdService {
 }
 
 fn idempotency_mismatch() -> Error {
-    Error::validation("ClientToken was already used with a different request; use a new ClientToken")
+    Error::validation(
+        "ClientToken was already used with a different request; use a new ClientToken",
+    )
 }

@@ -62,7 +62,11 @@ impl TokenCodec {
     pub(crate) fn encode(&self, cursor: &Cursor) -> String {
         let payload = serde_json::to_vec(cursor).expect("cursor serialises");
         let tag = self.mac(&payload).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// Decode `token` and check it belongs to this (op, domain, filter) listing.
@@ -74,17 +78,22 @@ impl TokenCodec {
         filter: Option<&str>,
         now: f64,
     ) -> Result<Cursor> {
-        let invalid = || Error::validation("NextToken is invalid or was issued for a different request");
+        let invalid =
+            || Error::validation("NextToken is invalid or was issued for a different request");
         let (payload_b64, tag_b64) = token.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag_b64).map_err(|_| invalid())?;
-        self.mac(&payload).verify_slice(&tag).map_err(|_| invalid())?;
+        self.mac(&payload)
+            .verify_slice(&tag)
+            .map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         if cursor.op != op || cursor.domain != domain || cursor.filter.as_deref() != filter {
             return Err(invalid());
         }
         if now - cursor.iat > TOKEN_TTL_SECONDS {
-            return Err(Error::validation("NextToken has expired; start the listing again"));
+            return Err(Error::validation(
+                "NextToken has expired; start the listing again",
+            ));
         }
         Ok(cursor)
     }
@@ -95,29 +104,56 @@ mod tests {
     use super::*;
 
     fn cursor() -> Cursor {
-        Cursor { op: "ListSpeakers".into(), domain: "d".into(), filter: None, after: "id#x".into(), iat: 100.0 }
+        Cursor {
+            op: "ListSpeakers".into(),
+            domain: "d".into(),
+            filter: None,
+            after: "id#x".into(),
+            iat: 100.0,
+        }
     }
 
     #[test]
     fn round_trips_and_rejects_tampering_and_foreign_tokens() {
         let codec = TokenCodec::new(b"secret");
         let t = codec.encode(&cursor());
-        assert_eq!(codec.decode(&t, "ListSpeakers", "d", None, 200.0).unwrap(), cursor());
+        assert_eq!(
+            codec.decode(&t, "ListSpeakers", "d", None, 200.0).unwrap(),
+            cursor()
+        );
         // Another listing, another domain, another filter.
-        assert!(codec.decode(&t, "ListFraudsters", "d", None, 200.0).is_err());
+        assert!(codec
+            .decode(&t, "ListFraudsters", "d", None, 200.0)
+            .is_err());
         assert!(codec.decode(&t, "ListSpeakers", "e", None, 200.0).is_err());
-        assert!(codec.decode(&t, "ListSpeakers", "d", Some("w"), 200.0).is_err());
+        assert!(codec
+            .decode(&t, "ListSpeakers", "d", Some("w"), 200.0)
+            .is_err());
         // Another server's key.
-        assert!(TokenCodec::new(b"other").decode(&t, "ListSpeakers", "d", None, 200.0).is_err());
+        assert!(TokenCodec::new(b"other")
+            .decode(&t, "ListSpeakers", "d", None, 200.0)
+            .is_err());
         // A flipped payload byte.
         let (p, tag) = t.split_once('.').unwrap();
         let mut raw = URL_SAFE_NO_PAD.decode(p).unwrap();
         let i = raw.iter().position(|b| *b == b'x').unwrap();
         raw[i] = b'y';
         let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(raw), tag);
-        assert!(codec.decode(&forged, "ListSpeakers", "d", None, 200.0).is_err());
-        assert!(codec.decode("garbage", "ListSpeakers", "d", None, 200.0).is_err());
+        assert!(codec
+            .decode(&forged, "ListSpeakers", "d", None, 200.0)
+            .is_err());
+        assert!(codec
+            .decode("garbage", "ListSpeakers", "d", None, 200.0)
+            .is_err());
         // Expired.
-        assert!(codec.decode(&t, "ListSpeakers", "d", None, 100.0 + TOKEN_TTL_SECONDS + 1.0).is_err());
+        assert!(codec
+            .decode(
+                &t,
+                "ListSpeakers",
+                "d",
+                None,
+                100.0 + TOKEN_TTL_SECONDS + 1.0
+            )
+            .is_err());
     }
 }

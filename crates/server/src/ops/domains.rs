@@ -7,7 +7,19 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &[
+    "CreateDomain",
+    "DescribeDomain",
+    "UpdateDomain",
+    "DeleteDomain",
+    "ListDomains",
+];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "CreateDomain" => call(state, input, S::create_domain).await,
         "DescribeDomain" => call(state, input, S::describe_domain).await,

@@ -7,7 +7,19 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &[
+    "DescribeFraudster",
+    "DeleteFraudster",
+    "AssociateFraudster",
+    "DisassociateFraudster",
+    "ListFraudsters",
+];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "DescribeFraudster" => call(state, input, S::describe_fraudster).await,
         "DeleteFraudster" => call(state, input, S::delete_fraudster).await,

@@ -69,31 +69,54 @@ where
     let response = tokio::task::spawn_blocking(move || call(&service, request))
         .await
         .map_err(|e| VoiceIdError::Internal(format!("operation task failed: {e}")))??;
-    serde_json::to_value(response).map_err(|e| VoiceIdError::Internal(format!("encoding response: {e}")).into())
+    serde_json::to_value(response)
+        .map_err(|e| VoiceIdError::Internal(format!("encoding response: {e}")).into())
 }
 
 /// Run `operation` (one of [`OPERATIONS`]) with the validated `input`.
-pub(crate) async fn dispatch(state: &AppState, operation: &str, input: Value) -> Result<Value, ApiError> {
-    if let Some(r) = domains::dispatch(state, operation, input.clone()).await {
-        return r;
+pub(crate) async fn dispatch(
+    state: &AppState,
+    operation: &str,
+    input: Value,
+) -> Result<Value, ApiError> {
+    let group = match operation {
+        op if domains::OPS.contains(&op) => domains::dispatch(state, op, input).await,
+        op if watchlists::OPS.contains(&op) => watchlists::dispatch(state, op, input).await,
+        op if fraudsters::OPS.contains(&op) => fraudsters::dispatch(state, op, input).await,
+        op if speakers::OPS.contains(&op) => speakers::dispatch(state, op, input).await,
+        op if jobs::OPS.contains(&op) => jobs::dispatch(state, op, input).await,
+        op if sessions::OPS.contains(&op) => sessions::dispatch(state, op, input).await,
+        op if tags::OPS.contains(&op) => tags::dispatch(state, op, input).await,
+        _ => None,
+    };
+    group.unwrap_or_else(|| {
+        Err(ApiError::UnknownOperation(format!(
+            "Operation {operation} is not supported by this service"
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_belongs_to_exactly_one_group() {
+        let groups: [&[&str]; 7] = [
+            domains::OPS,
+            watchlists::OPS,
+            fraudsters::OPS,
+            speakers::OPS,
+            jobs::OPS,
+            sessions::OPS,
+            tags::OPS,
+        ];
+        for op in OPERATIONS {
+            assert_eq!(groups.iter().filter(|g| g.contains(&op)).count(), 1, "{op}");
+        }
+        assert_eq!(
+            groups.iter().map(|g| g.len()).sum::<usize>(),
+            OPERATIONS.len()
+        );
     }
-    if let Some(r) = watchlists::dispatch(state, operation, input.clone()).await {
-        return r;
-    }
-    if let Some(r) = fraudsters::dispatch(state, operation, input.clone()).await {
-        return r;
-    }
-    if let Some(r) = speakers::dispatch(state, operation, input.clone()).await {
-        return r;
-    }
-    if let Some(r) = jobs::dispatch(state, operation, input.clone()).await {
-        return r;
-    }
-    if let Some(r) = sessions::dispatch(state, operation, input.clone()).await {
-        return r;
-    }
-    if let Some(r) = tags::dispatch(state, operation, input).await {
-        return r;
-    }
-    Err(ApiError::UnknownOperation(format!("Operation {operation} is not supported by this service")))
 }

@@ -7,7 +7,13 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &["EvaluateSession"];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "EvaluateSession" => call(state, input, S::evaluate_session).await,
         _ => return None,

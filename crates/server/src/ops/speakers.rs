@@ -7,7 +7,18 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &[
+    "DescribeSpeaker",
+    "DeleteSpeaker",
+    "OptOutSpeaker",
+    "ListSpeakers",
+];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "DescribeSpeaker" => call(state, input, S::describe_speaker).await,
         "DeleteSpeaker" => call(state, input, S::delete_speaker).await,

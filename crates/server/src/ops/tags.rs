@@ -7,7 +7,13 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &["TagResource", "UntagResource", "ListTagsForResource"];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "TagResource" => call(state, input, S::tag_resource).await,
         "UntagResource" => call(state, input, S::untag_resource).await,

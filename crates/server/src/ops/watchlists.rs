@@ -7,7 +7,19 @@ use super::call;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) async fn dispatch(state: &AppState, op: &str, input: Value) -> Option<Result<Value, ApiError>> {
+pub(super) const OPS: &[&str] = &[
+    "CreateWatchlist",
+    "DescribeWatchlist",
+    "UpdateWatchlist",
+    "DeleteWatchlist",
+    "ListWatchlists",
+];
+
+pub(super) async fn dispatch(
+    state: &AppState,
+    op: &str,
+    input: Value,
+) -> Option<Result<Value, ApiError>> {
     Some(match op {
         "CreateWatchlist" => call(state, input, S::create_watchlist).await,
         "DescribeWatchlist" => call(state, input, S::describe_watchlist).await,
