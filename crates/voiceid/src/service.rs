@@ -396,7 +396,7 @@ impl VoiceIdService {
                 .store
                 .list(page.kind, domain_id, after.as_deref(), chunk)?;
             let exhausted = batch.len() < chunk;
-            for (i, rec) in batch.iter().enumerate() {
+            for rec in batch.iter() {
                 if !keep(rec)? {
                     continue;
                 }
@@ -410,7 +410,6 @@ impl VoiceIdService {
                         after: last.id.clone(),
                         iat: now,
                     };
-                    let _ = i;
                     return Ok((out, Some(self.tokens.encode(&cursor))));
                 }
                 out.push(rec.clone());
