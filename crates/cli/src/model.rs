@@ -76,6 +76,13 @@ impl ModelArgs {
     }
 }
 
+/// Decodes a file to 16 kHz mono samples (no channel simulation, no embedding).
+pub fn load_samples(path: &Path) -> Result<Vec<f32>, CliError> {
+    voiceprint_audio::prepare_file(path, &DecodeOptions::default())
+        .map(|p| p.samples_16k)
+        .map_err(|source| CliError::Audio { path: path.to_owned(), source })
+}
+
 impl EmbedOptions {
     pub fn model_id(&self) -> &'static str {
         self.embedder.model_id()

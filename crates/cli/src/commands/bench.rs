@@ -61,11 +61,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let opts = args.model.load(Channel::Wideband)?;
     let seg_len = (args.segment * 16_000.0) as usize;
     let source = match &args.file {
-        Some(f) => {
-            let p = voiceprint_audio::prepare_file(f, &voiceprint_audio::DecodeOptions::default())
-                .map_err(|source| CliError::Audio { path: f.clone(), source })?;
-            p.samples_16k
-        }
+        Some(f) => crate::model::load_samples(f)?,
         None => synthetic_speech(seg_len),
     };
     if source.is_empty() {
