@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// Build the router over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", post(api))
+        .route("/", post(api).fallback(fallback))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(fallback)

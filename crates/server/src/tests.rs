@@ -169,6 +169,9 @@ async fn protocol_errors_are_aws_json() {
     let (status, v) = call(&s, "DeleteDomain", json!({"DomainId": domain_id})).await;
     assert_eq!((status, &v), (200, &json!({})));
 
+    let get_root = reqwest::get(format!("http://{}/", s.addr)).await.unwrap();
+    assert_eq!(get_root.status().as_u16(), 404);
+    assert_eq!(get_root.headers()["content-type"], "application/x-amz-json-1.0");
     let health = reqwest::get(format!("http://{}/health", s.addr))
         .await
         .unwrap();
