@@ -88,19 +88,25 @@ impl EmbedOptions {
         self.embedder.model_id()
     }
 
-    /// Decode → (telephone channel) → speech-only samples → embedding.
+    /// Decode → (telephone channel) → voice activity detection → speech-only samples →
+    /// embedding. Net speech is measured after the channel, as a live call would be.
     pub fn embed_file(&self, path: &Path) -> Result<EmbeddedFile, CliError> {
         let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
         let prepared =
             voiceprint_audio::prepare_file(path, &DecodeOptions::default()).map_err(audio_err)?;
-        let duration_seconds = prepared.samples_16k.len() as f64 / 16_000.0;
-        let (samples, net_speech_seconds) = match self.channel {
-            Channel::Wideband => (prepared.samples_16k, prepared.net_speech_seconds),
+        let duration_seconds = prepared.duration_seconds;
+        let samples = match self.channel {
+            Channel::Wideband => voiceprint_audio::speech_only(&prepared.samples_16k, &prepared.speech),
             Channel::Telephone => {
-                let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
-                (phone, prepared.net_speech_seconds)
+                let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k).map_err(audio_err)?;
+                let speech = voiceprint_audio::detect_speech(&phone);
+                voiceprint_audio::speech_only(&phone, &speech)
             }
         };
+        let net_speech_seconds = samples.len() as f64 / f64::from(voiceprint_audio::MODEL_SAMPLE_RATE);
+        if samples.is_empty() {
+            return Err(audio_err(voiceprint_audio::AudioError::NoSpeech));
+        }
         let embedding = self
             .embedder
             .embed(&samples)
