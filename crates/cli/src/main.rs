@@ -9,6 +9,7 @@
 
 mod commands;
 mod error;
+mod frontend;
 mod model;
 mod plot;
 mod trials;

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use voiceprint_audio::DecodeOptions;
-use voiceprint_engine::models::{load_embedder, ModelKind, ModelPaths};
 use voiceprint_engine::Embedder;
 
 use crate::error::CliError;
+use crate::frontend;
 
 /// Embedding model to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,10 +21,11 @@ pub enum ModelChoice {
 }
 
 impl ModelChoice {
-    pub fn kind(self) -> ModelKind {
+    /// Weight file of this model under the models folder.
+    pub fn weights(self, models_dir: &Path) -> PathBuf {
         match self {
-            ModelChoice::Campplus => ModelKind::Campplus,
-            ModelChoice::Ge2e => ModelKind::Ge2e,
+            ModelChoice::Campplus => models_dir.join("campplus/campplus_cn_en_common.pt"),
+            ModelChoice::Ge2e => models_dir.join("ge2e/pretrained.pt"),
         }
     }
 }
@@ -69,16 +69,30 @@ pub struct EmbeddedFile {
 impl ModelArgs {
     /// Loads the chosen model's weights.
     pub fn load(&self, channel: Channel) -> Result<EmbedOptions, CliError> {
-        let paths = ModelPaths::from_dir(&self.models_dir);
-        let embedder = load_embedder(self.model.kind(), &paths)?;
+        // Stop-gap until voiceprint_engine::models::load_embedder lands: load directly.
+        let weights = self.model.weights(&self.models_dir);
+        let embedder: Arc<dyn Embedder> = match self.model {
+            ModelChoice::Ge2e => Arc::new(
+                voiceprint_engine::ge2e::Ge2e::load(&weights)
+                    .map_err(|e| CliError::Failed(format!("loading {}: {e}", weights.display())))?,
+            ),
+            ModelChoice::Campplus => {
+                return Err(CliError::Failed(format!(
+                    "model campplus is {UNAVAILABLE}; use --model ge2e"
+                )))
+            }
+        };
         tracing::info!(model = embedder.model_id(), dim = embedder.dim(), "model loaded");
         Ok(EmbedOptions { embedder, channel })
     }
 }
 
+/// Marker in the error for a model this build cannot run (tests look for it).
+pub const UNAVAILABLE: &str = "not available in this build yet";
+
 /// Decodes a file to 16 kHz mono samples (no channel simulation, no embedding).
 pub fn load_samples(path: &Path) -> Result<Vec<f32>, CliError> {
-    voiceprint_audio::prepare_file(path, &DecodeOptions::default())
+    frontend::prepare_file(path)
         .map(|p| p.samples_16k)
         .map_err(|source| CliError::Audio { path: path.to_owned(), source })
 }
@@ -92,15 +106,14 @@ impl EmbedOptions {
     /// embedding. Net speech is measured after the channel, as a live call would be.
     pub fn embed_file(&self, path: &Path) -> Result<EmbeddedFile, CliError> {
         let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
-        let prepared =
-            voiceprint_audio::prepare_file(path, &DecodeOptions::default()).map_err(audio_err)?;
+        let prepared = frontend::prepare_file(path).map_err(audio_err)?;
         let duration_seconds = prepared.duration_seconds;
         let samples = match self.channel {
-            Channel::Wideband => voiceprint_audio::speech_only(&prepared.samples_16k, &prepared.speech),
+            Channel::Wideband => frontend::speech_only(&prepared.samples_16k, &prepared.speech),
             Channel::Telephone => {
-                let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k).map_err(audio_err)?;
-                let speech = voiceprint_audio::detect_speech(&phone);
-                voiceprint_audio::speech_only(&phone, &speech)
+                let phone = frontend::simulate_telephone_channel(&prepared.samples_16k);
+                let speech = frontend::detect_speech(&phone);
+                frontend::speech_only(&phone, &speech)
             }
         };
         let net_speech_seconds = samples.len() as f64 / f64::from(voiceprint_audio::MODEL_SAMPLE_RATE);
