@@ -8,8 +8,18 @@
 //! Key decision: one small trait ([`Store`]) that SQLite implements now and
 //! PostgreSQL later; every write is durable when the call returns.
 //!
-//! (skeleton: the store helper owns this crate and may extend the trait, keeping
-//! the existing methods' meaning so that `voiceprint-voiceid` keeps compiling)
+//! Implementations: [`SqliteStore`] (see its module docs for durability, real
+//! deletion, encryption and crash-safe key rotation) over master keys from a
+//! [`Keyring`] (file or environment; see its docs).
+
+mod crypto;
+mod keyring;
+mod sqlite;
+
+pub use keyring::{
+    default_key_from_env, Keyring, MasterKey, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV,
+};
+pub use sqlite::{SqliteStore, DB_FILE, ROTATE_BATCH};
 
 /// What kind of row a [`Record`] is. Ids are unique per (domain, kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,7 +60,11 @@ pub struct Record {
 #[derive(Debug, Clone)]
 pub enum Write {
     Put(Record),
-    Delete { kind: Kind, domain_id: String, id: String },
+    Delete {
+        kind: Kind,
+        domain_id: String,
+        id: String,
+    },
 }
 
 /// Everything that can go wrong in the store.
@@ -62,6 +76,9 @@ pub enum StoreError {
     Crypto(String),
     #[error("no key named {0} in the keyring")]
     UnknownKey(String),
+    /// The keyring file or a master key given by the environment is unusable.
+    #[error("keyring: {0}")]
+    Keyring(String),
     #[error("domain {0} has no data key")]
     NoDomainKey(String),
     #[error("corrupt row: {0}")]
@@ -90,7 +107,13 @@ pub trait Store: Send + Sync + 'static {
     fn get_by_alt_key(&self, kind: Kind, domain_id: &str, alt_key: &str) -> Result<Option<Record>>;
     /// Rows of one kind in a domain ordered by id, strictly after `after_id`.
     /// For `Kind::Domain` pass `domain_id = ""` to list every domain.
-    fn list(&self, kind: Kind, domain_id: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Record>>;
+    fn list(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>>;
     fn count(&self, kind: Kind, domain_id: &str) -> Result<u64>;
     /// Apply writes atomically and durably (fsync'd on return).
     fn apply(&self, writes: Vec<Write>) -> Result<()>;

@@ -1,0 +1,1079 @@
+//! [`SqliteStore`]: the [`Store`] on one SQLite file, `<data dir>/voiceprint.db`.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a write acknowledged by
+//! [`Store::apply`] is in the fsync'd log and survives `kill -9` (and power loss).
+//! Real deletion: `secure_delete=ON` overwrites freed cells and pages, and every
+//! batch that deletes a row or drops a voiceprint is followed by
+//! `wal_checkpoint(TRUNCATE)`, so no older page copy stays in the `-wal` file.
+//!
+//! Concurrency: one writer connection behind a mutex (SQLite has one writer
+//! anyway) and a small pool of read connections, which WAL lets run beside it.
+//! Unwrapped domain data keys are cached in memory; decryption happens after the
+//! read connection is back in the pool.
+//!
+//! Encryption: each domain has a data key (AES-256-GCM) wrapped by a keyring master
+//! key. A row's `sensitive_ct` (the sensitive JSON and the alt key) and
+//! `voiceprint_ct` are sealed under it with random nonces; the associated data binds
+//! them to (domain, kind, id, key generation), and the sensitive part also to the
+//! plaintext `attributes` and to whether a voiceprint is present, so rows cannot be
+//! swapped, edited or have their voiceprint silently removed.
+//!
+//! Key rotation (crash-safe by design): rows carry the generation of the data key
+//! that sealed them, and `domain_keys` holds the current key plus, while a rotation
+//! runs, the next one. Rotation (1) commits the next key, (2) re-seals rows in
+//! batches of [`ROTATE_BATCH`], one transaction each, (3) promotes the next key and
+//! forgets the old one. Writes during a rotation already use the next key. A crash
+//! at any point leaves every row readable (both keys are kept until step 3), and
+//! calling `rotate_domain_key` again resumes with the same next key, re-wrapped under
+//! the requested master key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, DataKey};
+use crate::keyring::{Keyring, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV};
+use crate::{Kind, Record, Result, Store, StoreError, Write};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "voiceprint.db";
+/// Rows re-sealed per transaction during key rotation.
+pub const ROTATE_BATCH: usize = 256;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 16;
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- One data key per domain, wrapped (AES-256-GCM) by the keyring key kms_key_id.
+-- next_* is the key a running rotation moves rows to.
+CREATE TABLE IF NOT EXISTS domain_keys (
+    domain_id        TEXT PRIMARY KEY,
+    generation       INTEGER NOT NULL,
+    kms_key_id       TEXT NOT NULL,
+    wrapped_key      BLOB NOT NULL,
+    wrap_nonce       BLOB NOT NULL,
+    next_generation  INTEGER,
+    next_kms_key_id  TEXT,
+    next_wrapped_key BLOB,
+    next_wrap_nonce  BLOB
+);
+CREATE TABLE IF NOT EXISTS records (
+    kind             INTEGER NOT NULL,
+    domain_id        TEXT NOT NULL,
+    id               TEXT NOT NULL,
+    alt_key_hash     BLOB,
+    attributes       TEXT NOT NULL,
+    key_generation   INTEGER NOT NULL,
+    sensitive_nonce  BLOB NOT NULL,
+    sensitive_ct     BLOB NOT NULL,
+    voiceprint_nonce BLOB,
+    voiceprint_ct    BLOB,
+    PRIMARY KEY (kind, domain_id, id)
+);
+CREATE INDEX IF NOT EXISTS records_alt_key
+    ON records (kind, domain_id, alt_key_hash) WHERE alt_key_hash IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_generation ON records (domain_id, key_generation);
+";
+
+const ROW_COLUMNS: &str = "kind, domain_id, id, alt_key_hash, attributes, key_generation, \
+     sensitive_nonce, sensitive_ct, voiceprint_nonce, voiceprint_ct";
+
+fn kind_code(kind: Kind) -> i64 {
+    match kind {
+        Kind::Domain => 1,
+        Kind::Watchlist => 2,
+        Kind::Speaker => 3,
+        Kind::Fraudster => 4,
+        Kind::SpeakerEnrollmentJob => 5,
+        Kind::FraudsterRegistrationJob => 6,
+        Kind::Session => 7,
+        Kind::ClientToken => 8,
+    }
+}
+
+fn kind_from_code(code: i64) -> Result<Kind> {
+    Ok(match code {
+        1 => Kind::Domain,
+        2 => Kind::Watchlist,
+        3 => Kind::Speaker,
+        4 => Kind::Fraudster,
+        5 => Kind::SpeakerEnrollmentJob,
+        6 => Kind::FraudsterRegistrationJob,
+        7 => Kind::Session,
+        8 => Kind::ClientToken,
+        other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+    })
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        db_err(e)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge the store; SQLite keeps the data consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One generation of a domain's data key.
+struct GenKey {
+    generation: i64,
+    kms_key_id: String,
+    key: DataKey,
+}
+
+/// A domain's keys as cached: the current one and, during a rotation, the next.
+struct DomainKeys {
+    current: GenKey,
+    next: Option<GenKey>,
+}
+
+impl DomainKeys {
+    /// The key new writes use.
+    fn write_key(&self) -> &GenKey {
+        self.next.as_ref().unwrap_or(&self.current)
+    }
+
+    fn by_generation(&self, generation: i64) -> Option<&GenKey> {
+        std::iter::once(&self.current)
+            .chain(self.next.as_ref())
+            .find(|k| k.generation == generation)
+    }
+}
+
+/// A `domain_keys` row, still wrapped.
+struct WrappedKeys {
+    generation: i64,
+    kms_key_id: String,
+    wrapped_key: Vec<u8>,
+    wrap_nonce: Vec<u8>,
+    next: Option<(i64, String, Vec<u8>, Vec<u8>)>,
+}
+
+/// A `records` row as read, before decryption.
+struct RawRow {
+    kind: i64,
+    domain_id: String,
+    id: String,
+    alt_key_hash: Option<Vec<u8>>,
+    attributes: String,
+    key_generation: i64,
+    sensitive_nonce: Vec<u8>,
+    sensitive_ct: Vec<u8>,
+    voiceprint_nonce: Option<Vec<u8>>,
+    voiceprint_ct: Option<Vec<u8>>,
+}
+
+impl RawRow {
+    fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            kind: r.get(0)?,
+            domain_id: r.get(1)?,
+            id: r.get(2)?,
+            alt_key_hash: r.get(3)?,
+            attributes: r.get(4)?,
+            key_generation: r.get(5)?,
+            sensitive_nonce: r.get(6)?,
+            sensitive_ct: r.get(7)?,
+            voiceprint_nonce: r.get(8)?,
+            voiceprint_ct: r.get(9)?,
+        })
+    }
+}
+
+/// Plaintext of `sensitive_ct`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SensitivePlain {
+    alt_key: Option<String>,
+    sensitive: serde_json::Value,
+}
+
+fn wrap_aad(domain_id: &str, kms_key_id: &str, generation: i64) -> Vec<u8> {
+    crypto::aad(
+        "voiceprint domain data key v1",
+        &[
+            domain_id.as_bytes(),
+            kms_key_id.as_bytes(),
+            &generation.to_be_bytes(),
+        ],
+    )
+}
+
+fn sensitive_aad(
+    kind: i64,
+    domain_id: &str,
+    id: &str,
+    generation: i64,
+    attributes: &str,
+    has_voiceprint: bool,
+) -> Vec<u8> {
+    crypto::aad(
+        "voiceprint sensitive v1",
+        &[
+            &kind.to_be_bytes(),
+            domain_id.as_bytes(),
+            id.as_bytes(),
+            &generation.to_be_bytes(),
+            attributes.as_bytes(),
+            &[u8::from(has_voiceprint)],
+        ],
+    )
+}
+
+fn voiceprint_aad(kind: i64, domain_id: &str, id: &str, generation: i64) -> Vec<u8> {
+    crypto::aad(
+        "voiceprint voiceprint v1",
+        &[
+            &kind.to_be_bytes(),
+            domain_id.as_bytes(),
+            id.as_bytes(),
+            &generation.to_be_bytes(),
+        ],
+    )
+}
+
+/// The sealed columns of one row.
+struct SealedRow {
+    alt_key_hash: Option<Vec<u8>>,
+    attributes: String,
+    sensitive_nonce: Vec<u8>,
+    sensitive_ct: Vec<u8>,
+    voiceprint: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn seal_row(
+    key: &GenKey,
+    kind: i64,
+    domain_id: &str,
+    id: &str,
+    attributes: String,
+    alt_key: Option<String>,
+    sensitive: serde_json::Value,
+    voiceprint: Option<&[u8]>,
+) -> Result<SealedRow> {
+    let g = key.generation;
+    let alt_key_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
+    let plain = Zeroizing::new(
+        serde_json::to_vec(&SensitivePlain { alt_key, sensitive })
+            .map_err(|e| StoreError::Corrupt(format!("sensitive attributes: {e}")))?,
+    );
+    let (sensitive_nonce, sensitive_ct) = key.key.seal(
+        &sensitive_aad(kind, domain_id, id, g, &attributes, voiceprint.is_some()),
+        &plain,
+    )?;
+    let voiceprint = voiceprint
+        .map(|v| key.key.seal(&voiceprint_aad(kind, domain_id, id, g), v))
+        .transpose()?;
+    Ok(SealedRow {
+        alt_key_hash,
+        attributes,
+        sensitive_nonce,
+        sensitive_ct,
+        voiceprint,
+    })
+}
+
+/// Decrypt and check a row under the key of its generation.
+fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
+    let what = || format!("record {}/{} (kind {})", raw.domain_id, raw.id, raw.kind);
+    let crypto_err = |e: StoreError| match e {
+        StoreError::Crypto(m) => StoreError::Crypto(format!("{}: {m}", what())),
+        other => other,
+    };
+    let kind = kind_from_code(raw.kind)?;
+    let has_voiceprint = raw.voiceprint_ct.is_some();
+    let plain = key
+        .key
+        .open(
+            &raw.sensitive_nonce,
+            &sensitive_aad(
+                raw.kind,
+                &raw.domain_id,
+                &raw.id,
+                raw.key_generation,
+                &raw.attributes,
+                has_voiceprint,
+            ),
+            &raw.sensitive_ct,
+        )
+        .map_err(crypto_err)?;
+    let SensitivePlain { alt_key, sensitive } = serde_json::from_slice(&plain)
+        .map_err(|e| StoreError::Corrupt(format!("{}: sensitive part: {e}", what())))?;
+    let expected_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
+    if expected_hash != raw.alt_key_hash {
+        return Err(StoreError::Corrupt(format!(
+            "{}: alt-key hash does not match",
+            what()
+        )));
+    }
+    let attributes = serde_json::from_str(&raw.attributes)
+        .map_err(|e| StoreError::Corrupt(format!("{}: attributes: {e}", what())))?;
+    let voiceprint = match (raw.voiceprint_nonce, raw.voiceprint_ct) {
+        (Some(n), Some(ct)) => Some(
+            key.key
+                .open(
+                    &n,
+                    &voiceprint_aad(raw.kind, &raw.domain_id, &raw.id, raw.key_generation),
+                    &ct,
+                )
+                .map_err(crypto_err)?
+                .to_vec(),
+        ),
+        (None, None) => None,
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "{}: voiceprint nonce without ciphertext",
+                what()
+            )))
+        }
+    };
+    Ok(Record {
+        kind,
+        domain_id: raw.domain_id,
+        id: raw.id,
+        alt_key,
+        attributes,
+        sensitive,
+        voiceprint,
+    })
+}
+
+/// The durable, encrypted [`Store`] on SQLite.
+pub struct SqliteStore {
+    path: PathBuf,
+    keyring: Keyring,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    keys: RwLock<HashMap<String, Arc<DomainKeys>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // Each pragma answers a row (or none); query them all the same way.
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA secure_delete = ON",
+        "PRAGMA foreign_keys = ON",
+    ] {
+        conn.query_row(pragma, [], |_| Ok(())).optional()?;
+    }
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "could not switch to WAL journal (got {mode})"
+        )));
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Open (creating on first start) `<dir>/voiceprint.db` with master keys from
+    /// `keyring`. Every domain data key is unwrapped now, so a wrong master key is a
+    /// clear start-up error, not a failure on the first request.
+    pub fn open(dir: impl AsRef<Path>, keyring: Keyring) -> Result<SqliteStore> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // SQLite creates -wal and -shm with the database's mode.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        configure(&conn)?;
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(StoreError::Database(format!(
+                    "{} has schema version {v}; this build reads version {SCHEMA_VERSION}",
+                    path.display()
+                )))
+            }
+        }
+        let store = SqliteStore {
+            path,
+            keyring,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            keys: RwLock::new(HashMap::new()),
+        };
+        store.load_all_keys()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `PRAGMA integrity_check`: `Ok(())` when SQLite finds the file sound.
+    pub fn integrity_check(&self) -> Result<()> {
+        let report: Vec<String> = self.with_reader(|c| {
+            let mut st = c.prepare("PRAGMA integrity_check")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        if report == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "integrity check: {}",
+                report.join("; ")
+            )))
+        }
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                c.busy_timeout(Duration::from_secs(10))?;
+                c.query_row("PRAGMA query_only = ON", [], |_| Ok(()))
+                    .optional()?;
+                c.set_prepared_statement_cache_capacity(32);
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn unwrap_key(
+        &self,
+        domain_id: &str,
+        generation: i64,
+        kms_key_id: &str,
+        wrapped: &[u8],
+        nonce: &[u8],
+    ) -> Result<GenKey> {
+        let master = self.keyring.key(kms_key_id)?;
+        let bytes = crypto::open_with(&crypto::master_cipher(master.bytes()), nonce, &wrap_aad(domain_id, kms_key_id, generation), wrapped)
+            .map_err(|_| {
+                StoreError::Crypto(format!(
+                    "the data key of domain {domain_id} does not decrypt under master key '{kms_key_id}': \
+                     the keyring holds a different key than the one this database was written with \
+                     (check {} or {MASTER_KEY_ENV} / {MASTER_KEY_FILE_ENV})",
+                    self.keyring.path().display()
+                ))
+            })?;
+        let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            StoreError::Corrupt(format!("data key of domain {domain_id} is not 32 bytes"))
+        })?;
+        let bytes = Zeroizing::new(bytes);
+        Ok(GenKey {
+            generation,
+            kms_key_id: kms_key_id.to_string(),
+            key: DataKey::new(&bytes),
+        })
+    }
+
+    fn wrap_key(
+        &self,
+        domain_id: &str,
+        generation: i64,
+        kms_key_id: &str,
+        key: &[u8; 32],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let master = self.keyring.key(kms_key_id)?;
+        let (nonce, ct) = crypto::seal_with(
+            &crypto::master_cipher(master.bytes()),
+            &wrap_aad(domain_id, kms_key_id, generation),
+            key,
+        )?;
+        Ok((ct, nonce))
+    }
+
+    fn read_wrapped(conn: &Connection, domain_id: &str) -> Result<Option<WrappedKeys>> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT generation, kms_key_id, wrapped_key, wrap_nonce, next_generation, next_kms_key_id, \
+                 next_wrapped_key, next_wrap_nonce FROM domain_keys WHERE domain_id = ?1",
+            )?
+            .query_row([domain_id], |r| {
+                let next = match r.get::<_, Option<i64>>(4)? {
+                    Some(g) => Some((g, r.get(5)?, r.get(6)?, r.get(7)?)),
+                    None => None,
+                };
+                Ok(WrappedKeys { generation: r.get(0)?, kms_key_id: r.get(1)?, wrapped_key: r.get(2)?, wrap_nonce: r.get(3)?, next })
+            })
+            .optional()?)
+    }
+
+    fn unwrap_all(&self, domain_id: &str, w: &WrappedKeys) -> Result<DomainKeys> {
+        let current = self.unwrap_key(
+            domain_id,
+            w.generation,
+            &w.kms_key_id,
+            &w.wrapped_key,
+            &w.wrap_nonce,
+        )?;
+        let next = match &w.next {
+            Some((g, kms, wrapped, nonce)) => {
+                Some(self.unwrap_key(domain_id, *g, kms, wrapped, nonce)?)
+            }
+            None => None,
+        };
+        Ok(DomainKeys { current, next })
+    }
+
+    /// Unwrap every domain's keys into the cache. A key missing from the keyring is
+    /// left for the first access to report; a key that does not decrypt fails here.
+    fn load_all_keys(&self) -> Result<()> {
+        let conn = lock(&self.writer);
+        let mut st = conn.prepare("SELECT domain_id FROM domain_keys")?;
+        let ids = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut cache = HashMap::new();
+        for id in ids {
+            let Some(w) = Self::read_wrapped(&conn, &id)? else {
+                continue;
+            };
+            match self.unwrap_all(&id, &w) {
+                Ok(k) => {
+                    cache.insert(id, Arc::new(k));
+                }
+                Err(StoreError::UnknownKey(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = cache;
+        Ok(())
+    }
+
+    /// The domain's keys, from the cache or (first use, or after a key was added
+    /// to the keyring) from the database.
+    fn domain_keys(&self, domain_id: &str) -> Result<Arc<DomainKeys>> {
+        if let Some(k) = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(domain_id)
+        {
+            return Ok(k.clone());
+        }
+        let w = self
+            .with_reader(|c| Self::read_wrapped(c, domain_id))?
+            .ok_or_else(|| StoreError::NoDomainKey(domain_id.to_string()))?;
+        let keys = Arc::new(self.unwrap_all(domain_id, &w)?);
+        // Never overwrite: the writer may have cached newer keys meanwhile.
+        Ok(self
+            .keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(domain_id.to_string())
+            .or_insert(keys)
+            .clone())
+    }
+
+    /// The domain's keys as the writer sees them (reads through `conn`, which
+    /// may be inside a transaction).
+    fn reload_keys(&self, conn: &Connection, domain_id: &str) -> Result<Option<Arc<DomainKeys>>> {
+        let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        match Self::read_wrapped(conn, domain_id)? {
+            Some(w) => {
+                let keys = Arc::new(self.unwrap_all(domain_id, &w)?);
+                cache.insert(domain_id.to_string(), keys.clone());
+                Ok(Some(keys))
+            }
+            None => {
+                cache.remove(domain_id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The domain's keys for a write: checked against `domain_keys` inside the
+    /// writer's transaction (one indexed read), so a write never uses a key that
+    /// a concurrent reader cached before a rotation step or a domain deletion.
+    fn writer_keys(&self, tx: &Connection, domain_id: &str) -> Result<Arc<DomainKeys>> {
+        let w = Self::read_wrapped(tx, domain_id)?
+            .ok_or_else(|| StoreError::NoDomainKey(domain_id.to_string()))?;
+        let cached = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(domain_id)
+            .cloned();
+        if let Some(k) = cached {
+            let same = |g: &GenKey, gen: i64, kms: &str| g.generation == gen && g.kms_key_id == kms;
+            let next_same = match (&k.next, &w.next) {
+                (None, None) => true,
+                (Some(a), Some((g, kms, _, _))) => same(a, *g, kms),
+                _ => false,
+            };
+            if same(&k.current, w.generation, &w.kms_key_id) && next_same {
+                return Ok(k);
+            }
+        }
+        let keys = Arc::new(self.unwrap_all(domain_id, &w)?);
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(domain_id.to_string(), keys.clone());
+        Ok(keys)
+    }
+
+    fn decode(&self, raw: RawRow) -> Result<Record> {
+        let keys = self.domain_keys(&raw.domain_id)?;
+        if let Some(k) = keys.by_generation(raw.key_generation) {
+            return open_row(raw, k);
+        }
+        // A rotation may have finished since the cache was filled; reread once.
+        let keys = self
+            .with_reader(|c| Self::read_wrapped(c, &raw.domain_id))?
+            .map(|w| self.unwrap_all(&raw.domain_id, &w))
+            .transpose()?
+            .ok_or_else(|| StoreError::NoDomainKey(raw.domain_id.clone()))?;
+        match keys.by_generation(raw.key_generation) {
+            Some(k) => open_row(raw, k),
+            None => Err(StoreError::Corrupt(format!(
+                "record {}/{} was sealed with key generation {} which the domain no longer has",
+                raw.domain_id, raw.id, raw.key_generation
+            ))),
+        }
+    }
+
+    /// Copy the WAL into the database and truncate it, so no older page image
+    /// (e.g. of a deleted voiceprint) remains in the -wal file.
+    fn checkpoint(conn: &Connection) -> Result<()> {
+        for _ in 0..50 {
+            let (busy, _log, _done): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            if busy == 0 {
+                return Ok(());
+            }
+            // A reader still holds an old snapshot; it is gone within a request.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(StoreError::Database(
+            "the WAL checkpoint after a delete stayed blocked by readers".into(),
+        ))
+    }
+
+    fn put(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        r: Record,
+        keys: &mut HashMap<String, Arc<DomainKeys>>,
+    ) -> Result<bool> {
+        let domain_keys = match keys.get(&r.domain_id) {
+            Some(k) => k.clone(),
+            None => {
+                let k = self.writer_keys(tx, &r.domain_id)?;
+                keys.insert(r.domain_id.clone(), k.clone());
+                k
+            }
+        };
+        let kind = kind_code(r.kind);
+        let attributes = serde_json::to_string(&r.attributes)
+            .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
+        // Overwriting a voiceprint with none must not leave it in the WAL.
+        let dropped_voiceprint = r.voiceprint.is_none()
+            && tx
+                .prepare_cached("SELECT voiceprint_ct IS NOT NULL FROM records WHERE kind = ?1 AND domain_id = ?2 AND id = ?3")?
+                .query_row(params![kind, r.domain_id, r.id], |row| row.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false);
+        let key = domain_keys.write_key();
+        let sealed = seal_row(
+            key,
+            kind,
+            &r.domain_id,
+            &r.id,
+            attributes,
+            r.alt_key,
+            r.sensitive,
+            r.voiceprint.as_deref(),
+        )?;
+        let (vn, vct) = sealed
+            .voiceprint
+            .map_or((None, None), |(n, c)| (Some(n), Some(c)));
+        tx.prepare_cached(
+            "INSERT INTO records (kind, domain_id, id, alt_key_hash, attributes, key_generation, sensitive_nonce, \
+             sensitive_ct, voiceprint_nonce, voiceprint_ct) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (kind, domain_id, id) DO UPDATE SET alt_key_hash = excluded.alt_key_hash, \
+             attributes = excluded.attributes, key_generation = excluded.key_generation, \
+             sensitive_nonce = excluded.sensitive_nonce, sensitive_ct = excluded.sensitive_ct, \
+             voiceprint_nonce = excluded.voiceprint_nonce, voiceprint_ct = excluded.voiceprint_ct",
+        )?
+        .execute(params![
+            kind,
+            r.domain_id,
+            r.id,
+            sealed.alt_key_hash,
+            sealed.attributes,
+            key.generation,
+            sealed.sensitive_nonce,
+            sealed.sensitive_ct,
+            vn,
+            vct
+        ])?;
+        Ok(dropped_voiceprint)
+    }
+
+    /// Step 1 of a rotation: make sure the domain has a next key wrapped by
+    /// `kms_key_id`; returns its generation.
+    fn begin_rotation(&self, domain_id: &str, kms_key_id: &str) -> Result<i64> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let w = Self::read_wrapped(&tx, domain_id)?
+            .ok_or_else(|| StoreError::NoDomainKey(domain_id.to_string()))?;
+        let (generation, bytes) = match &w.next {
+            // Resume the interrupted rotation with its key, re-wrapped if needed.
+            Some((g, kms, wrapped, nonce)) => {
+                let bytes = crypto::open_with(
+                    &crypto::master_cipher(self.keyring.key(kms)?.bytes()),
+                    nonce,
+                    &wrap_aad(domain_id, kms, *g),
+                    wrapped,
+                )?;
+                let bytes: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("data key length".into()))?;
+                (*g, Zeroizing::new(bytes))
+            }
+            None => (w.generation + 1, DataKey::random_bytes()),
+        };
+        let (wrapped, nonce) = self.wrap_key(domain_id, generation, kms_key_id, &bytes)?;
+        tx.execute(
+            "UPDATE domain_keys SET next_generation = ?2, next_kms_key_id = ?3, next_wrapped_key = ?4, \
+             next_wrap_nonce = ?5 WHERE domain_id = ?1",
+            params![domain_id, generation, kms_key_id, wrapped, nonce],
+        )?;
+        tx.commit()?;
+        self.reload_keys(&conn, domain_id)?;
+        Ok(generation)
+    }
+
+    /// Step 2: re-seal up to [`ROTATE_BATCH`] rows not yet under `generation`, in one
+    /// transaction. Returns how many rows it moved (0 = done).
+    fn rotate_batch(&self, domain_id: &str, generation: i64) -> Result<usize> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let keys = self.writer_keys(&tx, domain_id)?;
+        let new_key = keys
+            .next
+            .as_ref()
+            .filter(|k| k.generation == generation)
+            .ok_or_else(|| {
+                StoreError::Database(format!("the rotation of domain {domain_id} was superseded"))
+            })?;
+        let raws = {
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM records WHERE domain_id = ?1 AND key_generation <> ?2 LIMIT ?3"
+            ))?;
+            let rows = st.query_map(
+                params![domain_id, generation, ROTATE_BATCH as i64],
+                RawRow::from_sql,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let moved = raws.len();
+        for raw in raws {
+            let old = keys.by_generation(raw.key_generation).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "record {}/{} has unknown key generation {}",
+                    raw.domain_id, raw.id, raw.key_generation
+                ))
+            })?;
+            let attributes = raw.attributes.clone();
+            let rec = open_row(raw, old)?;
+            let kind = kind_code(rec.kind);
+            let sealed = seal_row(
+                new_key,
+                kind,
+                &rec.domain_id,
+                &rec.id,
+                attributes,
+                rec.alt_key,
+                rec.sensitive,
+                rec.voiceprint.as_deref(),
+            )?;
+            let (vn, vct) = sealed
+                .voiceprint
+                .map_or((None, None), |(n, c)| (Some(n), Some(c)));
+            tx.prepare_cached(
+                "UPDATE records SET alt_key_hash = ?4, key_generation = ?5, sensitive_nonce = ?6, sensitive_ct = ?7, \
+                 voiceprint_nonce = ?8, voiceprint_ct = ?9 WHERE kind = ?1 AND domain_id = ?2 AND id = ?3",
+            )?
+            .execute(params![kind, rec.domain_id, rec.id, sealed.alt_key_hash, generation, sealed.sensitive_nonce, sealed.sensitive_ct, vn, vct])?;
+        }
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// Step 3: the next key becomes the current one; the old one is forgotten.
+    /// `Ok(false)` if rows under the old key remain (then run more batches).
+    fn finish_rotation(&self, domain_id: &str, generation: i64) -> Result<bool> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let left: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM records WHERE domain_id = ?1 AND key_generation <> ?2",
+            params![domain_id, generation],
+            |r| r.get(0),
+        )?;
+        if left > 0 {
+            return Ok(false);
+        }
+        let changed = tx.execute(
+            "UPDATE domain_keys SET generation = next_generation, kms_key_id = next_kms_key_id, \
+             wrapped_key = next_wrapped_key, wrap_nonce = next_wrap_nonce, next_generation = NULL, \
+             next_kms_key_id = NULL, next_wrapped_key = NULL, next_wrap_nonce = NULL \
+             WHERE domain_id = ?1 AND next_generation = ?2",
+            params![domain_id, generation],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Database(format!(
+                "the rotation of domain {domain_id} was superseded"
+            )));
+        }
+        tx.commit()?;
+        self.reload_keys(&conn, domain_id)?;
+        // The old wrapped key and old ciphertexts leave the WAL too.
+        Self::checkpoint(&conn)?;
+        Ok(true)
+    }
+
+    /// The key generation and master key name a domain's rows are (being) sealed under:
+    /// `(current, next)`; for tests and operators.
+    pub fn domain_key_info(
+        &self,
+        domain_id: &str,
+    ) -> Result<Option<((i64, String), Option<(i64, String)>)>> {
+        let w = self.with_reader(|c| Self::read_wrapped(c, domain_id))?;
+        Ok(w.map(|w| {
+            (
+                (w.generation, w.kms_key_id),
+                w.next.map(|(g, k, _, _)| (g, k)),
+            )
+        }))
+    }
+
+    /// Run only the first `batches` batches of a rotation and stop, as a crash
+    /// would; for crash-safety tests.
+    #[doc(hidden)]
+    pub fn rotate_domain_key_partially(
+        &self,
+        domain_id: &str,
+        new_kms_key_id: Option<&str>,
+        batches: usize,
+    ) -> Result<()> {
+        let kms = new_kms_key_id.unwrap_or(DEFAULT_KEY);
+        self.keyring.key(kms)?;
+        let generation = self.begin_rotation(domain_id, kms)?;
+        for _ in 0..batches {
+            if self.rotate_batch(domain_id, generation)? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_domain_key(&self, domain_id: &str, kms_key_id: Option<&str>) -> Result<()> {
+        let kms = kms_key_id.unwrap_or(DEFAULT_KEY);
+        let bytes = DataKey::random_bytes();
+        let (wrapped, nonce) = self.wrap_key(domain_id, 1, kms, &bytes)?;
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO domain_keys (domain_id, generation, kms_key_id, wrapped_key, wrap_nonce) \
+             VALUES (?1, 1, ?2, ?3, ?4) ON CONFLICT (domain_id) DO NOTHING",
+            params![domain_id, kms, wrapped, nonce],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Database(format!(
+                "domain {domain_id} already has a data key"
+            )));
+        }
+        tx.commit()?;
+        self.reload_keys(&conn, domain_id)?;
+        Ok(())
+    }
+
+    fn rotate_domain_key(&self, domain_id: &str, new_kms_key_id: Option<&str>) -> Result<()> {
+        let kms = new_kms_key_id.unwrap_or(DEFAULT_KEY);
+        self.keyring.key(kms)?;
+        let generation = self.begin_rotation(domain_id, kms)?;
+        // Each batch takes the writer lock on its own, so API writes interleave.
+        loop {
+            while self.rotate_batch(domain_id, generation)? > 0 {}
+            if self.finish_rotation(domain_id, generation)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn has_key(&self, kms_key_id: &str) -> Result<bool> {
+        Ok(self.keyring.has_key(kms_key_id))
+    }
+
+    fn get(&self, kind: Kind, domain_id: &str, id: &str) -> Result<Option<Record>> {
+        let raw = self.with_reader(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id = ?3"
+            ))?
+            .query_row(params![kind_code(kind), domain_id, id], RawRow::from_sql)
+            .optional()?)
+        })?;
+        raw.map(|r| self.decode(r)).transpose()
+    }
+
+    fn get_by_alt_key(&self, kind: Kind, domain_id: &str, alt_key: &str) -> Result<Option<Record>> {
+        let keys = match self.domain_keys(domain_id) {
+            Ok(k) => k,
+            // No key: the domain has no rows either.
+            Err(StoreError::NoDomainKey(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // During a rotation a row's hash is under either key.
+        let current = keys.current.key.alt_key_hash(alt_key);
+        let next = keys
+            .next
+            .as_ref()
+            .map_or_else(|| current.clone(), |k| k.key.alt_key_hash(alt_key));
+        let raw = self.with_reader(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND domain_id = ?2 AND alt_key_hash IN (?3, ?4) LIMIT 1"
+            ))?
+            .query_row(params![kind_code(kind), domain_id, current, next], RawRow::from_sql)
+            .optional()?)
+        })?;
+        raw.map(|r| self.decode(r)).transpose()
+    }
+
+    fn list(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let all_domains = kind == Kind::Domain && domain_id.is_empty();
+        let raws = self.with_reader(|c| {
+            let sql = if all_domains {
+                format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND ?2 = '' AND id > ?3 ORDER BY id LIMIT ?4")
+            } else {
+                format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4")
+            };
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(params![kind_code(kind), domain_id, after_id.unwrap_or(""), limit], RawRow::from_sql)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        raws.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    fn count(&self, kind: Kind, domain_id: &str) -> Result<u64> {
+        let all_domains = kind == Kind::Domain && domain_id.is_empty();
+        self.with_reader(|c| {
+            let n: i64 = if all_domains {
+                c.prepare_cached("SELECT COUNT(*) FROM records WHERE kind = ?1")?
+                    .query_row([kind_code(kind)], |r| r.get(0))?
+            } else {
+                c.prepare_cached("SELECT COUNT(*) FROM records WHERE kind = ?1 AND domain_id = ?2")?
+                    .query_row(params![kind_code(kind), domain_id], |r| r.get(0))?
+            };
+            Ok(n as u64)
+        })
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut keys = HashMap::new();
+        let mut erased = false;
+        for w in writes {
+            match w {
+                Write::Put(r) => erased |= self.put(&tx, r, &mut keys)?,
+                Write::Delete {
+                    kind,
+                    domain_id,
+                    id,
+                } => {
+                    erased |= tx
+                        .prepare_cached(
+                            "DELETE FROM records WHERE kind = ?1 AND domain_id = ?2 AND id = ?3",
+                        )?
+                        .execute(params![kind_code(kind), domain_id, id])?
+                        > 0;
+                }
+            }
+        }
+        // An error above drops `tx`, which rolls the whole batch back.
+        tx.commit()?;
+        if erased {
+            Self::checkpoint(&conn)?;
+        }
+        Ok(())
+    }
+
+    fn delete_domain(&self, domain_id: &str) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM records WHERE domain_id = ?1", [domain_id])?;
+        tx.execute("DELETE FROM domain_keys WHERE domain_id = ?1", [domain_id])?;
+        tx.commit()?;
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(domain_id);
+        Self::checkpoint(&conn)
+    }
+}
