@@ -1,14 +1,11 @@
 //! The Voice ID rules over the real SQLite store: expiry under an injectable
 //! clock, opt-out removing the stored voiceprint, pagination surviving a restart.
-// Needs voiceprint-store's SqliteStore + Keyring (being written in parallel):
-// enable with `--features sqlite-store` once they land, then drop this gate.
-#![cfg(feature = "sqlite-store")]
 
 use std::sync::Arc;
 
 use voiceprint_store::{Keyring, Kind, SqliteStore, Store};
 use voiceprint_voiceid::types::*;
-use voiceprint_voiceid::{ManualClock, ServiceConfig, SpeakerStatus, VoiceIdService, THREE_YEARS_SECONDS};
+use voiceprint_voiceid::{ManualClock, ServiceConfig, VoiceIdService, THREE_YEARS_SECONDS};
 
 fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> VoiceIdService {
     let keyring = Keyring::open_or_create(dir).unwrap();
