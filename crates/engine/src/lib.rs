@@ -4,12 +4,16 @@
 //! `torch` (weight readers), `scoring`, `calibration`, `handle`)
 
 pub mod calibration;
+pub mod campplus;
 pub mod cohort;
+pub mod fbank;
 pub mod ge2e;
 pub mod mel;
 pub mod metrics;
+pub mod models;
 pub mod scoring;
 pub mod torch_legacy;
+pub mod torch_zip;
 
 /// Identifies a model family; stored with every voiceprint so scores are only ever
 /// computed between embeddings of the same model.

@@ -281,6 +281,46 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<HashMap<String, Tensor>, TorchLo
     Ok(out)
 }
 
+/// State dict of a zip-format (torch >= 1.6) checkpoint. Its `data.pkl` is the
+/// same protocol-2 object graph as the legacy format's main object, but each
+/// storage is its own archive member: `storage(key)` returns the raw
+/// little-endian bytes of `<archive>/data/<key>` (the zip container itself is
+/// read by [`crate::torch_zip`]).
+pub fn state_dict_from_pickle<'s>(
+    pickle: &[u8],
+    storage: impl Fn(&str) -> Option<&'s [u8]>,
+) -> Result<HashMap<String, Tensor>, TorchLoadError> {
+    let main = Unpickler::run(pickle, &mut 0)?;
+    let named = find_state_dict(&main).ok_or(TorchLoadError::NoStateDict)?;
+    let mut out = HashMap::with_capacity(named.len());
+    for (name, t) in named {
+        let data = storage(&t.storage.key).ok_or_else(|| TorchLoadError::BadTensor {
+            name: name.clone(),
+            message: format!("storage {} missing from the archive", t.storage.key),
+        })?;
+        let declared = usize::try_from(t.storage.numel)
+            .ok()
+            .and_then(|n| n.checked_mul(t.storage.dtype.size()));
+        if declared != Some(data.len()) {
+            return Err(TorchLoadError::BadTensor {
+                name,
+                message: format!(
+                    "storage {} holds {} bytes, {} elements declared",
+                    t.storage.key,
+                    data.len(),
+                    t.storage.numel
+                ),
+            });
+        }
+        let tensor = materialise(&t, data).map_err(|message| TorchLoadError::BadTensor {
+            name: name.clone(),
+            message,
+        })?;
+        out.insert(name, tensor);
+    }
+    Ok(out)
+}
+
 fn check_sys_info(info: &Value) -> Result<(), TorchLoadError> {
     let Value::Dict(items) = info else {
         return Err(TorchLoadError::NotLegacyTorch(

@@ -1,0 +1,80 @@
+//! The one place that maps a model name to its weight file and loader.
+//!
+//! Weights live under a models folder as written by `scripts/fetch-models.sh`:
+//! `campplus/campplus_cn_en_common.pt` and `ge2e/pretrained.pt`. Nothing is
+//! downloaded here; a missing file is an [`EngineError::Weights`].
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::campplus::CamPlusPlus;
+use crate::ge2e::Ge2e;
+use crate::{Embedder, EngineError};
+
+/// The embedding models this engine can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// CAM++ (3D-Speaker, `speech_campplus_sv_zh_en_16k-common_advanced`), 192-d.
+    Campplus,
+    /// GE2E (Resemblyzer), 256-d.
+    Ge2e,
+}
+
+impl Model {
+    pub const ALL: [Model; 2] = [Model::Campplus, Model::Ge2e];
+
+    /// The model id stored with voiceprints (`Embedder::model_id`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Model::Campplus => "campplus",
+            Model::Ge2e => "ge2e",
+        }
+    }
+
+    /// Path of this model's weights under `models_dir`.
+    pub fn weights_path(self, models_dir: &Path) -> PathBuf {
+        match self {
+            Model::Campplus => models_dir.join("campplus/campplus_cn_en_common.pt"),
+            Model::Ge2e => models_dir.join("ge2e/pretrained.pt"),
+        }
+    }
+}
+
+impl FromStr for Model {
+    type Err = EngineError;
+
+    fn from_str(name: &str) -> Result<Self, EngineError> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.id().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                EngineError::Weights(format!(
+                    "unknown model {name:?} (known: campplus, ge2e)"
+                ))
+            })
+    }
+}
+
+/// Loads `model` from its weight file under `models_dir`.
+pub fn load_embedder(model: Model, models_dir: &Path) -> Result<Arc<dyn Embedder>, EngineError> {
+    let path = model.weights_path(models_dir);
+    if !path.is_file() {
+        return Err(EngineError::Weights(format!(
+            "{} not found (run scripts/fetch-models.sh)",
+            path.display()
+        )));
+    }
+    Ok(match model {
+        Model::Campplus => Arc::new(CamPlusPlus::load(&path)?),
+        Model::Ge2e => Arc::new(Ge2e::load(&path)?),
+    })
+}
+
+/// [`load_embedder`] by name (`"campplus"` or `"ge2e"`, case-insensitive).
+pub fn load_embedder_by_name(
+    name: &str,
+    models_dir: &Path,
+) -> Result<Arc<dyn Embedder>, EngineError> {
+    load_embedder(name.parse()?, models_dir)
+}
