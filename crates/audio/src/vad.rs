@@ -2,7 +2,7 @@
 //!
 //! Each 20 ms frame's energy (after a 100 Hz DC/hum blocker) is compared with an adaptive
 //! noise floor: the minimum of the 3-frame-smoothed energy over a 3 s window (centred
-//! offline, trailing when streaming). A segment starts 12 dB above the floor and above
+//! offline, trailing when streaming), capped at -40 dBFS when the window is modulated. A segment starts 12 dB above the floor and above
 //! -55 dBFS and continues while 6 dB above it (hysteresis); pauses up to 300 ms are
 //! bridged (they belong to the speech, like the gaps between words), segments under
 //! 100 ms are dropped (clicks). Segments are not padded: net speech seconds are what
@@ -36,6 +36,27 @@ const BRIDGE_FRAMES: usize = 15;
 const MIN_SEGMENT_FRAMES: usize = 5;
 /// Lowest floor considered (dBFS): digital silence must not make any hiss look like speech.
 const FLOOR_MIN_DBFS: f64 = -90.0;
+/// Highest floor assumed (dBFS) when the window's energy is modulated (see
+/// [`MODULATION_DB`]). A clip that is speech from end to end (a trimmed digit) has no
+/// pause to show the noise, and its quietest frame is still speech.
+const FLOOR_MAX_DBFS: f64 = -40.0;
+/// Spread (max - min of smoothed energy in the window) above which the window is taken
+/// to hold speech-like modulation. Steady noise and hum spread 1-2 dB, so they keep
+/// their own floor however loud they are.
+const MODULATION_DB: f64 = 6.0;
+
+/// Noise floor from the smoothed energies of the floor window.
+fn noise_floor(window: impl Iterator<Item = f64>) -> f64 {
+    let (min, max) = window.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), e| {
+        (lo.min(e), hi.max(e))
+    });
+    let floor = if max - min > MODULATION_DB {
+        min.min(FLOOR_MAX_DBFS)
+    } else {
+        min
+    };
+    floor.max(FLOOR_MIN_DBFS)
+}
 
 /// First-order DC/hum blocker, y[n] = x[n] - x[n-1] + R·y[n-1], cut-off ≈ 100 Hz at 16 kHz.
 #[derive(Debug, Clone, Default)]
@@ -138,11 +159,7 @@ pub fn detect_speech(samples_16k: &[f32]) -> Vec<Range<usize>> {
     let half = FLOOR_WINDOW / 2;
     for (i, &e) in energies.iter().enumerate() {
         let window = &smooth[i.saturating_sub(half)..(i + half + 1).min(smooth.len())];
-        let floor = window
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .max(FLOOR_MIN_DBFS);
+        let floor = noise_floor(window.iter().copied());
         segmenter.step(i, e, floor);
     }
     to_sample_ranges(segmenter.frames(), samples_16k.len())
@@ -171,8 +188,8 @@ pub fn net_speech_seconds(segments: &[Range<usize>]) -> f64 {
 /// the net speech so far.
 ///
 /// Same detector as [`detect_speech`] but with a trailing (causal) noise-floor window, so
-/// speech in the first fraction of a second, before any pause has shown the floor, can
-/// be under-counted.
+/// in noisy audio the first fraction of a second, before a pause has shown the floor,
+/// can be judged against the -40 dBFS prior instead.
 #[derive(Debug, Clone, Default)]
 pub struct StreamingVad {
     blocker: HumBlocker,
@@ -221,12 +238,7 @@ impl StreamingVad {
         }
         self.window
             .push_back(self.recent.iter().sum::<f64>() / self.recent.len() as f64);
-        let floor = self
-            .window
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .max(FLOOR_MIN_DBFS);
+        let floor = noise_floor(self.window.iter().copied());
         self.segmenter.step(self.frames, energy, floor);
         self.frames += 1;
     }
@@ -304,7 +316,7 @@ mod tests {
     fn silence_and_steady_noise_are_not_speech() {
         assert!(detect_speech(&vec![0.0; 48_000]).is_empty());
         assert!(detect_speech(&[]).is_empty());
-        for level in [0.0005f32, 0.01, 0.1] {
+        for level in [0.0005f32, 0.01, 0.1, 0.5] {
             let x: Vec<f32> = noise(48_000, 7).iter().map(|v| v * level).collect();
             assert!(detect_speech(&x).is_empty(), "noise at {level}");
         }
