@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::ops::Range;
 use std::path::Path;
 use std::process::Command;
 
@@ -34,11 +35,12 @@ fn trim(x: &[f32]) -> &[f32] {
 }
 
 /// 16 kHz composite of espeak-ng utterances separated by silences of known length, with
-/// faint background noise (-66 dBFS) over everything. Returns (samples, known speech seconds).
-fn espeak_composite(dir: &Path) -> (Vec<f32>, f64) {
+/// steady background noise of RMS `noise_rms` over everything. Returns (samples, known
+/// speech seconds, utterance spans in samples).
+fn espeak_composite(dir: &Path, noise_rms: f32) -> (Vec<f32>, f64, Vec<Range<usize>>) {
     let gaps = [1.0f32, 2.0, 0.7, 1.5];
     let mut out = vec![0.0f32; (gaps[0] * 16_000.0) as usize];
-    let mut speech = 0usize;
+    let mut spans = Vec::new();
     for (i, text) in SENTENCES.iter().enumerate() {
         let decoded = decode_bytes(
             &espeak_wav(text, dir, &format!("s{i}")),
@@ -47,14 +49,31 @@ fn espeak_composite(dir: &Path) -> (Vec<f32>, f64) {
         .unwrap();
         let at_16k = resample(&decoded.samples, decoded.sample_rate, 16_000).unwrap();
         let utterance = trim(&at_16k);
-        speech += utterance.len();
+        spans.push(out.len()..out.len() + utterance.len());
         out.extend_from_slice(utterance);
         out.extend(vec![0.0f32; (gaps[i + 1] * 16_000.0) as usize]);
     }
-    for (v, n) in out.iter_mut().zip(noise(usize::MAX.min(10_000_000), 5)) {
-        *v += n * 0.0005 * 3f32.sqrt();
+    // Uniform noise in [-1, 1] has RMS 1/sqrt(3).
+    let hiss = noise(out.len(), 5);
+    for (v, n) in out.iter_mut().zip(hiss) {
+        *v += n * noise_rms * 3f32.sqrt();
     }
-    (out, speech as f64 / 16_000.0)
+    let known = spans.iter().map(|r| r.len()).sum::<usize>() as f64 / 16_000.0;
+    (out, known, spans)
+}
+
+/// Every detected segment lies inside a known utterance (give or take 100 ms): nothing
+/// is found in the inserted silences.
+fn assert_inside(segments: &[Range<usize>], spans: &[Range<usize>], what: &str) {
+    for s in segments {
+        let inside = spans
+            .iter()
+            .any(|u| s.start + 1_600 >= u.start && s.end <= u.end + 1_600);
+        assert!(
+            inside,
+            "{what}: segment {s:?} is outside the utterances {spans:?}"
+        );
+    }
 }
 
 fn assert_close(measured: f64, known: f64, what: &str) {
@@ -76,18 +95,19 @@ fn net_speech_of_espeak_with_inserted_silences_at_16k_8k_and_g711() {
         return;
     }
     let dir = scratch("vad-composite");
-    let (wideband, known) = espeak_composite(&dir);
+    let (wideband, known, spans) = espeak_composite(&dir, 0.0005);
     let segments = detect_speech(&wideband);
     assert_close(net_speech_seconds(&segments), known, "16 kHz");
-    // Nothing found inside the 2 s silence after the first sentence (beyond bridging).
-    assert!(segments.len() >= 3, "{segments:?}");
+    assert_inside(&segments, &spans, "16 kHz");
 
     let phone = simulate_telephone_channel(&wideband);
+    let phone_segments = detect_speech(&phone);
     assert_close(
-        net_speech_seconds(&detect_speech(&phone)),
+        net_speech_seconds(&phone_segments),
         known,
         "simulated μ-law channel",
     );
+    assert_inside(&phone_segments, &spans, "simulated μ-law channel");
 
     let mut streaming = StreamingVad::new();
     for chunk in wideband.chunks(160) {
@@ -109,6 +129,7 @@ fn net_speech_of_espeak_with_inserted_silences_at_16k_8k_and_g711() {
         let prepared = prepare_file(&dir.join(name)).unwrap();
         assert_eq!(prepared.source_sample_rate, 8_000);
         assert_close(prepared.net_speech_seconds(), known, name);
+        assert_inside(&prepared.speech, &spans, name);
     }
     // Headerless μ-law at 8 kHz, as a telephony stream delivers it.
     run(Command::new("sox")
@@ -130,19 +151,35 @@ fn net_speech_of_espeak_with_inserted_silences_at_16k_8k_and_g711() {
 }
 
 #[test]
-fn louder_and_quieter_speakers_measure_the_same() {
-    const TEST: &str = "louder_and_quieter_speakers_measure_the_same";
+fn louder_quieter_and_noisier_speech_measures_the_same() {
+    const TEST: &str = "louder_quieter_and_noisier_speech_measures_the_same";
     if !have_tool("espeak-ng", TEST) {
         return;
     }
     let dir = scratch("vad-levels");
-    let (wideband, known) = espeak_composite(&dir);
+    let (wideband, known, spans) = espeak_composite(&dir, 0.0005);
     for gain in [0.1f32, 0.3, 1.0] {
         let scaled: Vec<f32> = wideband.iter().map(|v| v * gain).collect();
+        let segments = detect_speech(&scaled);
         assert_close(
-            net_speech_seconds(&detect_speech(&scaled)),
+            net_speech_seconds(&segments),
             known,
             &format!("gain {gain}"),
+        );
+        assert_inside(&segments, &spans, &format!("gain {gain}"));
+    }
+    // Background noise at -46 and -36 dBFS (espeak speech is about -20 dBFS RMS).
+    for noise_rms in [0.005f32, 0.015] {
+        let (noisy, known, spans) = espeak_composite(&dir, noise_rms);
+        let what = format!("noise rms {noise_rms}");
+        let segments = detect_speech(&noisy);
+        assert_close(net_speech_seconds(&segments), known, &what);
+        assert_inside(&segments, &spans, &what);
+        let phone = detect_speech(&simulate_telephone_channel(&noisy));
+        assert_close(
+            net_speech_seconds(&phone),
+            known,
+            &format!("{what}, telephone"),
         );
     }
     let _ = std::fs::remove_dir_all(dir);
