@@ -69,26 +69,17 @@ pub struct EmbeddedFile {
 impl ModelArgs {
     /// Loads the chosen model's weights.
     pub fn load(&self, channel: Channel) -> Result<EmbedOptions, CliError> {
-        // Stop-gap until voiceprint_engine::models::load_embedder lands: load directly.
-        let weights = self.model.weights(&self.models_dir);
-        let embedder: Arc<dyn Embedder> = match self.model {
-            ModelChoice::Ge2e => Arc::new(
-                voiceprint_engine::ge2e::Ge2e::load(&weights)
-                    .map_err(|e| CliError::Failed(format!("loading {}: {e}", weights.display())))?,
-            ),
-            ModelChoice::Campplus => {
-                return Err(CliError::Failed(format!(
-                    "model campplus is {UNAVAILABLE}; use --model ge2e"
-                )))
-            }
+        let model = match self.model {
+            ModelChoice::Campplus => voiceprint_engine::models::Model::Campplus,
+            ModelChoice::Ge2e => voiceprint_engine::models::Model::Ge2e,
         };
+        let embedder = voiceprint_engine::models::load_embedder(model, &self.models_dir).map_err(|e| {
+            CliError::Failed(format!("loading {}: {e}", self.model.weights(&self.models_dir).display()))
+        })?;
         tracing::info!(model = embedder.model_id(), dim = embedder.dim(), "model loaded");
         Ok(EmbedOptions { embedder, channel })
     }
 }
-
-/// Marker in the error for a model this build cannot run (tests look for it).
-pub const UNAVAILABLE: &str = "not available in this build yet";
 
 /// Decodes a file to 16 kHz mono samples (no channel simulation, no embedding).
 pub fn load_samples(path: &Path) -> Result<Vec<f32>, CliError> {

@@ -1,14 +1,17 @@
-//! GE2E throughput on 16 kHz FLAC files, the Rust side of
+//! Embedding throughput on 16 kHz FLAC files, the Rust side of
 //! `scripts/bench-reference.sh`: decodes every file first, then embeds them
 //! all and prints one JSON line (audio seconds, process CPU seconds, wall
-//! seconds), the same shape as `scripts/bench_reference.py`.
+//! seconds, and the real-time factor = CPU seconds per audio second), the same
+//! shape as `scripts/bench_reference.py`.
 //!
-//! `cargo run --release -p voiceprint-engine --example throughput -- [--repeat N] [--f32] FILE.flac...`
-//! (`--f32` forces f32 arithmetic; by default the fastest supported precision is used).
+//! `cargo run --release -p voiceprint-engine --example throughput -- [--model ge2e|campplus] [--repeat N] [--f32] FILE.flac...`
+//! (default model GE2E; `--f32` forces GE2E's f32 arithmetic, by default the
+//! fastest supported precision is used).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use voiceprint_engine::campplus::CamPlusPlus;
 use voiceprint_engine::ge2e::{Ge2e, Precision};
 use voiceprint_engine::Embedder;
 
@@ -28,6 +31,15 @@ fn process_cpu_seconds() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut campplus = false;
+    if args.first().map(String::as_str) == Some("--model") && args.len() > 1 {
+        campplus = match args[1].as_str() {
+            "campplus" => true,
+            "ge2e" => false,
+            other => return Err(format!("unknown model {other:?}").into()),
+        };
+        args.drain(..2);
+    }
     let mut repeat = 1usize;
     if args.first().map(String::as_str) == Some("--repeat") && args.len() > 1 {
         repeat = args[1].parse()?;
@@ -40,14 +52,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.is_empty() {
         return Err("usage: throughput [--repeat N] FILE.flac...".into());
     }
-    let weights = std::env::var_os("VOICEPRINT_MODELS_DIR")
+    let models = std::env::var_os("VOICEPRINT_MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
-        .join("ge2e/pretrained.pt");
-    let mut model = Ge2e::load(&weights)?;
-    if force_f32 {
-        model.set_precision(Precision::F32);
-    }
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let (model, name): (Box<dyn Embedder>, String) = if campplus {
+        let model = CamPlusPlus::load(&models.join("campplus/campplus_cn_en_common.pt"))?;
+        (Box::new(model), "campplus".into())
+    } else {
+        let mut model = Ge2e::load(&models.join("ge2e/pretrained.pt"))?;
+        if force_f32 {
+            model.set_precision(Precision::F32);
+        }
+        let name = format!("ge2e {:?}", model.precision());
+        (Box::new(model), name)
+    };
     let mut wavs = Vec::new();
     for path in &args {
         let mut reader = claxon::FlacReader::open(path).map_err(|e| format!("{path}: {e}"))?;
@@ -74,11 +92,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (cpu, wall) = (process_cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
     println!(
-        "{{\"impl\": \"voiceprint ge2e {:?} (1 thread)\", \"files\": {}, \"audio_s\": {audio_s:.3}, \"cpu_s\": {cpu:.4}, \"wall_s\": {wall:.4}, \"audio_s_per_cpu_s\": {:.2}, \"audio_s_per_wall_s\": {:.2}}}",
-        model.precision(),
+        "{{\"impl\": \"voiceprint {name} (1 thread)\", \"files\": {}, \"audio_s\": {audio_s:.3}, \"cpu_s\": {cpu:.4}, \"wall_s\": {wall:.4}, \"audio_s_per_cpu_s\": {:.2}, \"audio_s_per_wall_s\": {:.2}, \"rtf_cpu\": {:.4}}}",
         wavs.len(),
         audio_s / cpu,
-        audio_s / wall
+        audio_s / wall,
+        cpu / audio_s
     );
     Ok(())
 }
