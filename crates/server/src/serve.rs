@@ -102,15 +102,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The store of a data directory: SQLite + keyring (created on first start).
+/// The store of a data directory: SQLite + keyring (created on first start; the
+/// default master key may come from VOICEPRINT_MASTER_KEY / _FILE instead).
 fn open_store(dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
-    // TEMPORARY until voiceprint-store's SqliteStore lands:
-    // let keyring = voiceprint_store::Keyring::open_or_create(dir)?;
-    // Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
-    Err(ServeError::Config(format!(
-        "{}: the SQLite store is not available in this build yet",
-        dir.display()
-    )))
+    let keyring = voiceprint_store::Keyring::open_or_create(dir)?;
+    Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
 }
 
 /// Open (creating on first start) the store, keyring, credentials and server secret.

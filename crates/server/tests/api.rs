@@ -4,9 +4,6 @@
 //!
 //! Add a test here for any new operation or error path; process-level tests
 //! (binary, kill -9, raw files) live in `durability.rs`.
-// Needs voiceprint-store's SqliteStore + Keyring (being written in parallel):
-// enable with `--features sqlite-store` once they land, then drop this gate.
-#![cfg(feature = "sqlite-store")]
 
 mod common;
 

@@ -1,9 +1,6 @@
 //! Process-level tests on the real `voiceprint-server` binary and real files:
 //! first start, graceful shutdown, kill -9 during writes, and that a deleted
 //! speaker's voiceprint leaves no trace in the data directory.
-// Needs voiceprint-store's SqliteStore + Keyring (being written in parallel):
-// enable with `--features sqlite-store` once they land, then drop this gate.
-#![cfg(feature = "sqlite-store")]
 
 mod common;
 
