@@ -32,61 +32,9 @@ pub use error::{ApiError, ServeError};
 pub use ops::OPERATIONS;
 pub use serve::{run, seed_speakers, serve, start, RunningServer, SeedArgs, ServeArgs};
 
-// TEMPORARY stand-ins until edge's sigv4.rs / model.rs / validate.rs land (api
-// helper): they refuse every signature and validate nothing. Replace this block
-// with `pub mod model; pub mod sigv4; pub mod validate;`.
-mod sigv4 {
-    pub struct RequestParts<'a> {
-        pub method: &'a str,
-        pub path: &'a str,
-        pub query: &'a str,
-        pub headers: &'a axum::http::HeaderMap,
-        pub body: &'a [u8],
-    }
-    pub struct VerifiedCaller {
-        pub access_key_id: String,
-    }
-    #[derive(Debug, thiserror::Error)]
-    #[error("signature verification is not available in this build")]
-    pub struct SigV4Error;
-    impl SigV4Error {
-        pub fn aws_error_type(&self) -> &'static str {
-            "UnrecognizedClientException"
-        }
-        pub fn http_status(&self) -> u16 {
-            403
-        }
-    }
-    pub fn verify(
-        req: &RequestParts,
-        _lookup: &dyn Fn(&str) -> Option<String>,
-        _now: std::time::SystemTime,
-        _service: &str,
-    ) -> Result<VerifiedCaller, SigV4Error> {
-        let _ = (req.method, req.path, req.query, req.headers, req.body);
-        Err(SigV4Error)
-    }
-}
-mod model {
-    pub struct ServiceModel;
-    impl ServiceModel {
-        pub fn embedded() -> &'static ServiceModel {
-            &ServiceModel
-        }
-    }
-}
-mod validate {
-    pub struct ValidationFailure {
-        pub message: String,
-    }
-    pub fn validate_input(
-        _m: &super::model::ServiceModel,
-        _op: &str,
-        _input: &serde_json::Value,
-    ) -> Result<(), ValidationFailure> {
-        Ok(())
-    }
-}
+pub mod model;
+pub mod sigv4;
+pub mod validate;
 
 #[cfg(test)]
 #[path = "../../voiceid/src/memstore.rs"]
