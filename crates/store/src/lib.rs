@@ -19,7 +19,7 @@ mod sqlite;
 pub use keyring::{
     default_key_from_env, Keyring, MasterKey, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV,
 };
-pub use sqlite::{SqliteStore, DB_FILE, ROTATE_BATCH};
+pub use sqlite::{KeyGeneration, SqliteStore, DB_FILE, ROTATE_BATCH};
 
 /// What kind of row a [`Record`] is. Ids are unique per (domain, kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -128,6 +128,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A data key generation and the name of the master key that wraps it.
+pub type KeyGeneration = (i64, String);
+
 /// One generation of a domain's data key.
 struct GenKey {
     generation: i64,
@@ -254,16 +257,23 @@ struct SealedRow {
     voiceprint: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-fn seal_row(
-    key: &GenKey,
-    kind: i64,
-    domain_id: &str,
-    id: &str,
-    attributes: String,
-    alt_key: Option<String>,
-    sensitive: serde_json::Value,
-    voiceprint: Option<&[u8]>,
-) -> Result<SealedRow> {
+/// Seal `r` (whose `attributes` are already serialised as `attributes`) under `key`.
+fn seal_row(key: &GenKey, r: Record, attributes: String) -> Result<SealedRow> {
+    let Record {
+        kind,
+        domain_id,
+        id,
+        alt_key,
+        sensitive,
+        voiceprint,
+        ..
+    } = r;
+    let (kind, domain_id, id, voiceprint) = (
+        kind_code(kind),
+        domain_id.as_str(),
+        id.as_str(),
+        voiceprint.as_deref(),
+    );
     let g = key.generation;
     let alt_key_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
     let plain = Zeroizing::new(
@@ -726,16 +736,8 @@ impl SqliteStore {
                 .optional()?
                 .unwrap_or(false);
         let key = domain_keys.write_key();
-        let sealed = seal_row(
-            key,
-            kind,
-            &r.domain_id,
-            &r.id,
-            attributes,
-            r.alt_key,
-            r.sensitive,
-            r.voiceprint.as_deref(),
-        )?;
+        let (domain_id, id) = (r.domain_id.clone(), r.id.clone());
+        let sealed = seal_row(key, r, attributes)?;
         let (vn, vct) = sealed
             .voiceprint
             .map_or((None, None), |(n, c)| (Some(n), Some(c)));
@@ -749,8 +751,8 @@ impl SqliteStore {
         )?
         .execute(params![
             kind,
-            r.domain_id,
-            r.id,
+            domain_id,
+            id,
             sealed.alt_key_hash,
             sealed.attributes,
             key.generation,
@@ -831,16 +833,8 @@ impl SqliteStore {
             let attributes = raw.attributes.clone();
             let rec = open_row(raw, old)?;
             let kind = kind_code(rec.kind);
-            let sealed = seal_row(
-                new_key,
-                kind,
-                &rec.domain_id,
-                &rec.id,
-                attributes,
-                rec.alt_key,
-                rec.sensitive,
-                rec.voiceprint.as_deref(),
-            )?;
+            let (domain_id, id) = (rec.domain_id.clone(), rec.id.clone());
+            let sealed = seal_row(new_key, rec, attributes)?;
             let (vn, vct) = sealed
                 .voiceprint
                 .map_or((None, None), |(n, c)| (Some(n), Some(c)));
@@ -848,7 +842,7 @@ impl SqliteStore {
                 "UPDATE records SET alt_key_hash = ?4, key_generation = ?5, sensitive_nonce = ?6, sensitive_ct = ?7, \
                  voiceprint_nonce = ?8, voiceprint_ct = ?9 WHERE kind = ?1 AND domain_id = ?2 AND id = ?3",
             )?
-            .execute(params![kind, rec.domain_id, rec.id, sealed.alt_key_hash, generation, sealed.sensitive_nonce, sealed.sensitive_ct, vn, vct])?;
+            .execute(params![kind, domain_id, id, sealed.alt_key_hash, generation, sealed.sensitive_nonce, sealed.sensitive_ct, vn, vct])?;
         }
         tx.commit()?;
         Ok(moved)
@@ -891,7 +885,7 @@ impl SqliteStore {
     pub fn domain_key_info(
         &self,
         domain_id: &str,
-    ) -> Result<Option<((i64, String), Option<(i64, String)>)>> {
+    ) -> Result<Option<(KeyGeneration, Option<KeyGeneration>)>> {
         let w = self.with_reader(|c| Self::read_wrapped(c, domain_id))?;
         Ok(w.map(|w| {
             (

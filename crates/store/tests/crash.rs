@@ -17,7 +17,7 @@ const ACK: &str = "ACK ";
 
 fn voiceprint_of(i: u64) -> Vec<u8> {
     (0..256u64)
-        .map(|j| ((i * 31 + j) * 2654435761 >> 7) as u8)
+        .map(|j| (((i * 31 + j) * 2654435761) >> 7) as u8)
         .collect()
 }
 

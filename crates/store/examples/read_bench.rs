@@ -1,0 +1,127 @@
+//! Read throughput of `SqliteStore` on a large domain: the store's share of
+//! DescribeSpeaker (get by id) and ListSpeakers (pages of 100).
+//!
+//! `cargo run --release -p voiceprint-store --example read_bench -- [SPEAKERS] [THREADS] [SECONDS]`
+//! (defaults 100000, 2, 3). Seeds a temporary data directory, then reports
+//! operations per second for each read pattern.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use voiceprint_store::{Keyring, Kind, Record, SqliteStore, Store, Write};
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numeric arguments"))
+        .collect();
+    let speakers = args.first().copied().unwrap_or(100_000);
+    let threads = args.get(1).copied().unwrap_or(2);
+    let seconds = args.get(2).copied().unwrap_or(3);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Arc::new(
+        SqliteStore::open(dir.path(), Keyring::open_or_create(dir.path()).unwrap()).unwrap(),
+    );
+    store.create_domain_key("bench", None).unwrap();
+
+    let started = Instant::now();
+    for chunk in (0..speakers).collect::<Vec<_>>().chunks(1000) {
+        let writes = chunk
+            .iter()
+            .map(|&i| {
+                Write::Put(Record {
+                    kind: Kind::Speaker,
+                    domain_id: "bench".into(),
+                    id: format!("{i:022}"),
+                    alt_key: Some(format!("customer-{i}")),
+                    attributes: json!({"Status": "ENROLLED", "CreatedAt": 1.7e9, "UpdatedAt": 1.7e9, "LastAccessedAt": 1.7e9}),
+                    sensitive: json!({"CustomerSpeakerId": format!("customer-{i}")}),
+                    voiceprint: Some(vec![(i % 251) as u8; 768]),
+                })
+            })
+            .collect();
+        store.apply(writes).unwrap();
+    }
+    let seed_s = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {speakers} speakers in {seed_s:.1} s ({:.0} rows/s, batches of 1000)",
+        speakers as f64 / seed_s
+    );
+
+    let single = Instant::now();
+    let n = 2000;
+    for i in 0..n {
+        store
+            .apply(vec![Write::Put(Record {
+                kind: Kind::ClientToken,
+                domain_id: "bench".into(),
+                id: format!("t{i}"),
+                alt_key: None,
+                attributes: json!({}),
+                sensitive: json!({}),
+                voiceprint: None,
+            })])
+            .unwrap();
+    }
+    println!(
+        "single-row durable writes: {:.0} /s",
+        n as f64 / single.elapsed().as_secs_f64()
+    );
+
+    type Op = fn(&SqliteStore, u64, u64);
+    let ops: [(&str, Op); 3] = [
+        ("get by id (DescribeSpeaker)", |s, i, n| {
+            s.get(
+                Kind::Speaker,
+                "bench",
+                &format!("{:022}", i.wrapping_mul(7919) % n),
+            )
+            .unwrap()
+            .unwrap();
+        }),
+        ("get by alt key (CustomerSpeakerId)", |s, i, n| {
+            s.get_by_alt_key(
+                Kind::Speaker,
+                "bench",
+                &format!("customer-{}", i.wrapping_mul(7919) % n),
+            )
+            .unwrap()
+            .unwrap();
+        }),
+        ("list 100 after id (ListSpeakers page)", |s, i, n| {
+            let after = format!(
+                "{:022}",
+                i.wrapping_mul(7919) % n.saturating_sub(100).max(1)
+            );
+            assert_eq!(
+                s.list(Kind::Speaker, "bench", Some(&after), 100)
+                    .unwrap()
+                    .len(),
+                100
+            );
+        }),
+    ];
+    for (name, op) in ops {
+        let done = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (store, done) = (store.clone(), done.clone());
+                scope.spawn(move || {
+                    let mut i = t * 1_000_003;
+                    while Instant::now() < deadline {
+                        op(&store, i, speakers);
+                        i += 1;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        println!(
+            "{name}: {:.0} ops/s on {threads} threads",
+            done.load(Ordering::Relaxed) as f64 / seconds as f64
+        );
+    }
+}
