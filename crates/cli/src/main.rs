@@ -9,7 +9,6 @@
 
 mod commands;
 mod error;
-mod frontend;
 mod model;
 mod plot;
 mod trials;

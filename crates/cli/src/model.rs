@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use voiceprint_engine::Embedder;
 
 use crate::error::CliError;
-use crate::frontend;
 
 /// Embedding model to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,7 +82,7 @@ impl ModelArgs {
 
 /// Decodes a file to 16 kHz mono samples (no channel simulation, no embedding).
 pub fn load_samples(path: &Path) -> Result<Vec<f32>, CliError> {
-    frontend::prepare_file(path)
+    voiceprint_audio::prepare_file(path)
         .map(|p| p.samples_16k)
         .map_err(|source| CliError::Audio { path: path.to_owned(), source })
 }
@@ -97,14 +96,14 @@ impl EmbedOptions {
     /// embedding. Net speech is measured after the channel, as a live call would be.
     pub fn embed_file(&self, path: &Path) -> Result<EmbeddedFile, CliError> {
         let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
-        let prepared = frontend::prepare_file(path).map_err(audio_err)?;
+        let prepared = voiceprint_audio::prepare_file(path).map_err(audio_err)?;
         let duration_seconds = prepared.duration_seconds;
         let samples = match self.channel {
-            Channel::Wideband => frontend::speech_only(&prepared.samples_16k, &prepared.speech),
+            Channel::Wideband => voiceprint_audio::speech_only(&prepared.samples_16k, &prepared.speech),
             Channel::Telephone => {
-                let phone = frontend::simulate_telephone_channel(&prepared.samples_16k);
-                let speech = frontend::detect_speech(&phone);
-                frontend::speech_only(&phone, &speech)
+                let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
+                let speech = voiceprint_audio::detect_speech(&phone);
+                voiceprint_audio::speech_only(&phone, &speech)
             }
         };
         let net_speech_seconds = samples.len() as f64 / f64::from(voiceprint_audio::MODEL_SAMPLE_RATE);
