@@ -362,6 +362,9 @@ fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
     })
 }
 
+/// Where a queued batch's outcome is left for its caller.
+type ResultSlot = Arc<Mutex<Option<Result<()>>>>;
+
 /// The durable, encrypted [`Store`] on SQLite.
 pub struct SqliteStore {
     path: PathBuf,
@@ -369,6 +372,8 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     keys: RwLock<HashMap<String, Arc<DomainKeys>>>,
+    /// Batches waiting for the next group commit.
+    queue: Mutex<Vec<(Vec<Write>, ResultSlot)>>,
     /// A checkpoint after an erasing write could not complete (readers held the
     /// WAL); the next write retries it.
     erase_pending: AtomicBool,
@@ -458,6 +463,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             keys: RwLock::new(HashMap::new()),
             erase_pending: AtomicBool::new(false),
+            queue: Mutex::new(Vec::new()),
         };
         store.load_all_keys()?;
         Ok(store)
@@ -738,7 +744,7 @@ impl SqliteStore {
 
     fn put(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Connection,
         r: Record,
         keys: &mut HashMap<String, Arc<DomainKeys>>,
     ) -> Result<bool> {
@@ -787,6 +793,78 @@ impl SqliteStore {
             vct
         ])?;
         Ok(dropped_voiceprint)
+    }
+
+    /// Apply one caller's batch inside the group transaction; `Ok(true)` when it
+    /// erased a row or a voiceprint.
+    fn apply_batch(
+        &self,
+        conn: &Connection,
+        writes: Vec<Write>,
+        keys: &mut HashMap<String, Arc<DomainKeys>>,
+    ) -> Result<bool> {
+        let mut erased = false;
+        for w in writes {
+            match w {
+                Write::Put(r) => erased |= self.put(conn, r, keys)?,
+                Write::Delete {
+                    kind,
+                    domain_id,
+                    id,
+                } => {
+                    erased |= conn
+                        .prepare_cached(
+                            "DELETE FROM records WHERE kind = ?1 AND domain_id = ?2 AND id = ?3",
+                        )?
+                        .execute(params![kind_code(kind), domain_id, id])?
+                        > 0;
+                }
+            }
+        }
+        Ok(erased)
+    }
+
+    /// Commit the queued batches in one transaction and fill in each caller's
+    /// result. Returns whether anything was erased.
+    fn commit_group(&self, conn: &mut Connection, group: Vec<(Vec<Write>, ResultSlot)>) -> bool {
+        let mut erased = false;
+        let mut outcomes: Vec<(ResultSlot, Result<()>)> = Vec::with_capacity(group.len());
+        let committed = (|| -> Result<()> {
+            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut keys = HashMap::new();
+            for (writes, slot) in group {
+                let mut sp = tx.savepoint()?;
+                match self.apply_batch(&sp, writes, &mut keys) {
+                    Ok(e) => {
+                        sp.commit()?;
+                        erased |= e;
+                        outcomes.push((slot, Ok(())));
+                    }
+                    // Dropping the savepoint rolls this batch back, and only it.
+                    Err(err) => {
+                        sp.rollback()?;
+                        drop(sp);
+                        outcomes.push((slot, Err(err)));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = committed {
+            // Nothing of the group is durable: every caller gets the failure.
+            let msg = e.to_string();
+            for (_, result) in outcomes.iter_mut() {
+                if result.is_ok() {
+                    *result = Err(StoreError::Database(msg.clone()));
+                }
+            }
+            erased = false;
+        }
+        for (slot, result) in outcomes {
+            *lock(&slot) = Some(result);
+        }
+        erased
     }
 
     /// Step 1 of a rotation: make sure the domain has a next key wrapped by
@@ -1051,39 +1129,35 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Group commit: concurrent callers queue their batches; whoever holds the
+    /// writer lock commits every queued batch in one transaction (one fsync), each
+    /// inside its own savepoint so that a failing batch is rolled back alone. A
+    /// caller whose batch another caller committed just collects its result.
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
+        let slot: ResultSlot = Arc::new(Mutex::new(None));
+        lock(&self.queue).push((writes, slot.clone()));
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut keys = HashMap::new();
-        let mut erased = false;
-        for w in writes {
-            match w {
-                Write::Put(r) => erased |= self.put(&tx, r, &mut keys)?,
-                Write::Delete {
-                    kind,
-                    domain_id,
-                    id,
-                } => {
-                    erased |= tx
-                        .prepare_cached(
-                            "DELETE FROM records WHERE kind = ?1 AND domain_id = ?2 AND id = ?3",
-                        )?
-                        .execute(params![kind_code(kind), domain_id, id])?
-                        > 0;
-                }
-            }
+        if let Some(result) = lock(&slot).take() {
+            return result;
         }
-        // An error above drops `tx`, which rolls the whole batch back.
-        tx.commit()?;
+        // Not yet committed, so still queued: lead this group.
+        let group = std::mem::take(&mut *lock(&self.queue));
+        let erased = self.commit_group(&mut conn, group);
         if erased || self.erase_pending.load(Ordering::Relaxed) {
-            // The batch is committed either way; a blocked checkpoint is retried
+            // The batches are committed either way; a blocked checkpoint is retried
             // after the next write rather than reported as a failed write.
             let _ = self.checkpoint(&conn);
         }
-        Ok(())
+        drop(conn);
+        let result = lock(&slot).take();
+        result.unwrap_or_else(|| {
+            Err(StoreError::Database(
+                "write batch lost from the commit queue".into(),
+            ))
+        })
     }
 
     fn delete_domain(&self, domain_id: &str) -> Result<()> {

@@ -680,3 +680,54 @@ fn concurrent_readers_and_a_writer_see_consistent_rows() {
     });
     assert_eq!(store.count(Kind::Speaker, "d").unwrap(), 300);
 }
+
+#[test]
+fn concurrent_batches_commit_together_but_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    store.create_domain_key("d", None).unwrap();
+    let results: Vec<(usize, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                s.spawn(move || {
+                    (0..40)
+                        .map(|i| {
+                            let n = t * 1000 + i;
+                            let mut writes = vec![
+                                Write::Put(speaker(
+                                    "d",
+                                    &format!("a{n}"),
+                                    &format!("a{n}"),
+                                    Some(vec![t as u8; 8]),
+                                )),
+                                Write::Put(speaker("d", &format!("b{n}"), &format!("b{n}"), None)),
+                            ];
+                            // Every fifth batch ends with a write that must fail.
+                            let fails = i % 5 == 0;
+                            if fails {
+                                writes.push(Write::Put(speaker("no-key", "x", "x", None)));
+                            }
+                            let r = store.apply(writes);
+                            assert_eq!(r.is_err(), fails, "batch {n}: {r:?}");
+                            (n, fails)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for (n, failed) in results {
+        for prefix in ["a", "b"] {
+            let got = store
+                .get(Kind::Speaker, "d", &format!("{prefix}{n}"))
+                .unwrap();
+            assert_eq!(got.is_none(), failed, "{prefix}{n}");
+        }
+    }
+    assert_eq!(store.count(Kind::Speaker, "d").unwrap(), 8 * 32 * 2);
+}
