@@ -329,11 +329,24 @@ impl CamPlusPlus {
                     0,
                     true,
                 )?;
-                let local =
-                    sd.take(&format!("{p}.cam_layer.linear_local.weight"), &[GROWTH, BN_CHANNELS, 3])?;
-                let tap = |t: usize| -> Vec<f32> { local.iter().skip(t).step_by(3).copied().collect() };
-                let ctx1 = sd.conv1x1(&format!("{p}.cam_layer.linear1"), BN_CHANNELS / 2, BN_CHANNELS, true)?;
-                let ctx2 = sd.conv1x1(&format!("{p}.cam_layer.linear2"), GROWTH, BN_CHANNELS / 2, true)?;
+                let local = sd.take(
+                    &format!("{p}.cam_layer.linear_local.weight"),
+                    &[GROWTH, BN_CHANNELS, 3],
+                )?;
+                let tap =
+                    |t: usize| -> Vec<f32> { local.iter().skip(t).step_by(3).copied().collect() };
+                let ctx1 = sd.conv1x1(
+                    &format!("{p}.cam_layer.linear1"),
+                    BN_CHANNELS / 2,
+                    BN_CHANNELS,
+                    true,
+                )?;
+                let ctx2 = sd.conv1x1(
+                    &format!("{p}.cam_layer.linear2"),
+                    GROWTH,
+                    BN_CHANNELS / 2,
+                    true,
+                )?;
                 block.push(DenseLayer {
                     in_bn,
                     linear1,
@@ -364,11 +377,10 @@ impl CamPlusPlus {
             false,
         )?;
         // Anything left besides BN step counters means a different architecture.
-        let mut unused: Vec<&String> = sd
-            .0
-            .keys()
-            .filter(|k| !k.ends_with("num_batches_tracked"))
-            .collect();
+        let mut unused: Vec<&String> =
+            sd.0.keys()
+                .filter(|k| !k.ends_with("num_batches_tracked"))
+                .collect();
         if !unused.is_empty() {
             unused.sort();
             return Err(EngineError::Weights(format!(
@@ -400,7 +412,7 @@ impl CamPlusPlus {
     /// Embeds precomputed features (frames × 80, row-major, already
     /// mean-normalised): the network alone.
     pub fn embed_features(&self, feats: &[f32]) -> Result<Vec<f32>, EngineError> {
-        if feats.len() % FEAT_DIM != 0 {
+        if !feats.len().is_multiple_of(FEAT_DIM) {
             return Err(EngineError::Inference(format!(
                 "feature matrix of {} values is not a whole number of {FEAT_DIM}-bin frames",
                 feats.len()
@@ -455,7 +467,10 @@ impl CamPlusPlus {
             stats[channels + ch] = var.sqrt() as f32;
         }
         let mut out = self.dense.bias.clone();
-        for (o, row) in out.iter_mut().zip(self.dense.weight.chunks_exact(self.dense.k())) {
+        for (o, row) in out
+            .iter_mut()
+            .zip(self.dense.weight.chunks_exact(self.dense.k()))
+        {
             *o += row.iter().zip(&stats).map(|(w, x)| w * x).sum::<f32>();
         }
         Ok(out)
@@ -547,11 +562,27 @@ impl CamPlusPlus {
                     for (j, d) in dst.iter_mut().enumerate() {
                         // Input frame 2·t + tap − 2, zero outside the utterance.
                         let t = 2 * (c0 + j) + tap;
-                        *d = if t >= 2 && t - 2 < frames { src[t - 2] } else { 0.0 };
+                        *d = if t >= 2 && t - 2 < frames {
+                            src[t - 2]
+                        } else {
+                            0.0
+                        };
                     }
                 }
             }
-            gemm(conv.out_ch, k, n, &conv.weight, k, col, n, 1, &mut out[c0..], t2, 0.0);
+            gemm(
+                conv.out_ch,
+                k,
+                n,
+                &conv.weight,
+                k,
+                col,
+                n,
+                1,
+                &mut out[c0..],
+                t2,
+                0.0,
+            );
             c0 += n;
         }
         for (row, &b) in out.chunks_exact_mut(t2).zip(&conv.bias) {
@@ -614,7 +645,9 @@ impl DenseLayer {
                 c0 += n;
             }
             for (row, &b) in hidden.chunks_exact_mut(tp).zip(&self.linear1.bias) {
-                row[d..d + t].iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+                row[d..d + t]
+                    .iter_mut()
+                    .for_each(|v| *v = (*v + b).max(0.0));
             }
         }
         // Local conv: three taps at offsets −d, 0, +d over the zero-padded rows.
@@ -645,7 +678,8 @@ impl DenseLayer {
             let row = &s.hidden[ch * tp + d..ch * tp + d + t];
             let mean = row.iter().sum::<f32>() / t as f32;
             for (seg, part) in row.chunks(SEGMENT).enumerate() {
-                s.context[seg * BN_CHANNELS + ch] = mean + part.iter().sum::<f32>() / part.len() as f32;
+                s.context[seg * BN_CHANNELS + ch] =
+                    mean + part.iter().sum::<f32>() / part.len() as f32;
             }
         }
         s.ctx_hidden.clear();
@@ -828,8 +862,14 @@ fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(k == 0 || (m - 1) * rsa + k <= a.len(), "gemm: A out of range");
-    assert!(k == 0 || (k - 1) * rsb + (n - 1) * csb < b.len(), "gemm: B out of range");
+    assert!(
+        k == 0 || (m - 1) * rsa + k <= a.len(),
+        "gemm: A out of range"
+    );
+    assert!(
+        k == 0 || (k - 1) * rsb + (n - 1) * csb < b.len(),
+        "gemm: B out of range"
+    );
     assert!((m - 1) * rsc + n <= c.len(), "gemm: C out of range");
     // SAFETY: the asserts above bound every element the product touches
     // within the three slices; C does not alias A or B (distinct borrows).

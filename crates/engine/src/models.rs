@@ -49,9 +49,7 @@ impl FromStr for Model {
             .into_iter()
             .find(|m| m.id().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
-                EngineError::Weights(format!(
-                    "unknown model {name:?} (known: campplus, ge2e)"
-                ))
+                EngineError::Weights(format!("unknown model {name:?} (known: campplus, ge2e)"))
             })
     }
 }

@@ -87,7 +87,9 @@ fn members(bytes: &[u8]) -> Result<HashMap<&str, &[u8]>, EngineError> {
     let mut at = dir_offset as usize;
     for _ in 0..entries {
         if u32_at(bytes, at)? != CENTRAL_DIR_ENTRY {
-            return Err(weights(format!("bad zip central directory entry at byte {at}")));
+            return Err(weights(format!(
+                "bad zip central directory entry at byte {at}"
+            )));
         }
         let method = u16_at(bytes, at + 10)?;
         let compressed = u32_at(bytes, at + 20)? as usize;

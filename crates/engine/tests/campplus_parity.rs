@@ -95,7 +95,18 @@ fn read_wav_pcm16(path: &Path) -> (u32, Vec<f32>) {
 fn sox_hq_16k(path: &Path) -> Option<Vec<f32>> {
     let out = std::process::Command::new("sox")
         .arg(path)
-        .args(["-e", "floating-point", "-b", "32", "-t", "raw", "-", "rate", "-h", "16000"])
+        .args([
+            "-e",
+            "floating-point",
+            "-b",
+            "32",
+            "-t",
+            "raw",
+            "-",
+            "rate",
+            "-h",
+            "16000",
+        ])
         .output();
     match out {
         Ok(o) if o.status.success() => Some(
@@ -105,7 +116,10 @@ fn sox_hq_16k(path: &Path) -> Option<Vec<f32>> {
                 .collect(),
         ),
         _ => {
-            eprintln!("skipping {}: sox not available to resample it", path.display());
+            eprintln!(
+                "skipping {}: sox not available to resample it",
+                path.display()
+            );
             None
         }
     }

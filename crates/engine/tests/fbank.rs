@@ -77,7 +77,11 @@ fn constant_signal_is_removed_and_floored_at_epsilon() {
     let feats = KaldiFbank::new(BINS).compute(&vec![0.25f32; 4000]);
     let floor = f32::EPSILON.ln();
     assert!((floor + 15.942385).abs() < 1e-5);
-    assert!(feats.iter().all(|&v| (v - floor).abs() < 1e-4), "{:?}", &feats[..4]);
+    assert!(
+        feats.iter().all(|&v| (v - floor).abs() < 1e-4),
+        "{:?}",
+        &feats[..4]
+    );
 }
 
 #[test]
@@ -137,7 +141,11 @@ fn naive_frame(frame: &[f32]) -> Vec<f64> {
     let delta = (hi - lo) / (BINS + 1) as f64;
     (0..BINS)
         .map(|m| {
-            let (l, c, r) = (lo + m as f64 * delta, lo + (m + 1) as f64 * delta, lo + (m + 2) as f64 * delta);
+            let (l, c, r) = (
+                lo + m as f64 * delta,
+                lo + (m + 1) as f64 * delta,
+                lo + (m + 2) as f64 * delta,
+            );
             let energy: f64 = (0..256)
                 .map(|k| {
                     let mel = mel_scale(31.25 * k as f64);
@@ -157,7 +165,11 @@ fn matches_a_naive_implementation_of_the_recipe() {
     assert_eq!(feats.len(), 4 * BINS);
     for f in [0, 3] {
         let expected = naive_frame(&x[f * FRAME_SHIFT..f * FRAME_SHIFT + FRAME_LENGTH]);
-        for (bin, (&ours, want)) in feats[f * BINS..(f + 1) * BINS].iter().zip(&expected).enumerate() {
+        for (bin, (&ours, want)) in feats[f * BINS..(f + 1) * BINS]
+            .iter()
+            .zip(&expected)
+            .enumerate()
+        {
             assert!(
                 (f64::from(ours) - want).abs() < 2e-3,
                 "frame {f} bin {bin}: {ours} vs {want}"
