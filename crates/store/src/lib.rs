@@ -8,13 +8,17 @@
 //! Key decision: one small trait ([`Store`]) that SQLite implements now and
 //! PostgreSQL later; every write is durable when the call returns.
 //!
-//! Implementations: [`SqliteStore`] (see its module docs for durability, real
-//! deletion, encryption and crash-safe key rotation) over master keys from a
-//! [`Keyring`] (file or environment; see its docs).
+//! Implementations: [`SqliteStore`] (see [`sqlite`] for durability, real
+//! deletion, encryption, group commit and crash-safe key rotation) over master
+//! keys from a [`Keyring`] (file or `VOICEPRINT_MASTER_KEY[_FILE]`; see [`keyring`]).
+//!
+//! What it does not do: Voice ID rules; several processes writing one data
+//! directory (one server owns it); picking up keys added to the keyring file while
+//! running (restart after adding one).
 
 mod crypto;
-mod keyring;
-mod sqlite;
+pub mod keyring;
+pub mod sqlite;
 
 pub use keyring::{
     default_key_from_env, Keyring, MasterKey, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV,
@@ -33,7 +37,7 @@ pub enum Kind {
     FraudsterRegistrationJob,
     /// Live call sessions (issue 8).
     Session,
-    /// Idempotency records for ClientToken: id = "<operation>:<token>".
+    /// Idempotency records for ClientToken: id = `"<operation>:<token>"`.
     ClientToken,
 }
 
