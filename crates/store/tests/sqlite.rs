@@ -731,3 +731,36 @@ fn concurrent_batches_commit_together_but_fail_alone() {
     }
     assert_eq!(store.count(Kind::Speaker, "d").unwrap(), 8 * 32 * 2);
 }
+
+#[test]
+fn float_attributes_round_trip_bit_exactly() {
+    // Timestamps are f64 seconds; a 1-ulp parse error shows up as a changed
+    // microsecond in the API (CreatedAt differing between two reads).
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_domain_key("d", None).unwrap();
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    let stamps: Vec<f64> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            1.7e9 + (x % 100_000_000_000_000) as f64 / 1e6
+        })
+        .collect();
+    let rec = Record {
+        attributes: json!({"stamps": stamps}),
+        sensitive: json!({"stamps": stamps}),
+        ..speaker("d", "t", "t", None)
+    };
+    put(&store, rec.clone());
+    let back = store.get(Kind::Speaker, "d", "t").unwrap().unwrap();
+    let got: Vec<f64> = serde_json::from_value(back.attributes["stamps"].clone()).unwrap();
+    let wrong = stamps
+        .iter()
+        .zip(&got)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(wrong, 0, "{wrong} of {} timestamps changed", stamps.len());
+    assert_eq!(back, rec);
+}
