@@ -100,7 +100,8 @@ impl DecodedAudio {
 /// [`AudioError::TooLong`], [`AudioError::Empty`]. Never panics: a panic inside the
 /// third-party decoder is caught and reported as `Corrupt`.
 pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
-    if !(options.max_seconds > 0.0) {
+    // Written to also refuse NaN.
+    if options.max_seconds.is_nan() || options.max_seconds <= 0.0 {
         return Err(AudioError::InvalidOption(format!(
             "max_seconds must be positive, got {}",
             options.max_seconds
