@@ -207,7 +207,28 @@ fn map_symphonia(err: SymphoniaError, context: &str) -> AudioError {
     }
 }
 
+/// The sample rate in a RIFF/WAVE `fmt ` chunk, read before symphonia sees the file:
+/// symphonia panics on a zero rate, and an absurd rate deserves its own error.
+fn wav_header_rate(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return None;
+    }
+    let mut pos = 12usize;
+    while let Some(header) = bytes.get(pos..pos.checked_add(8)?) {
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if &header[0..4] == b"fmt " {
+            let rate = bytes.get(pos + 12..pos + 16)?;
+            return Some(u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]]));
+        }
+        pos = pos.checked_add(8)?.checked_add(len)?.checked_add(len & 1)?;
+    }
+    None
+}
+
 fn decode_container(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
+    if let Some(rate) = wav_header_rate(bytes) {
+        check_rate(rate)?;
+    }
     let source = MediaSourceStream::new(
         Box::new(Cursor::new(bytes.to_vec())),
         MediaSourceStreamOptions::default(),
