@@ -3,8 +3,9 @@
 //! Decodes WAV (PCM 8/16/24/32, float, G.711 μ/A-law), FLAC, MP3 ([symphonia]) and raw
 //! headerless telephony streams (PCM s16le, μ-law, A-law; own G.711 tables), picks one
 //! channel, removes the DC offset, resamples to 16 kHz ([rubato]'s FFT resampler) and
-//! measures net speech seconds with an energy voice-activity detector that also has a
-//! streaming form for live calls. Also simulates the G.711 telephone channel.
+//! measures net speech seconds with an energy voice-activity detector. Live calls get the
+//! same chain in streaming form ([`StreamingFrontEnd`], [`StreamingVad`]). Also simulates
+//! the G.711 telephone channel.
 //!
 //! What it does not do: no async, no I/O beyond [`prepare_file`]'s read, no features or
 //! embeddings (that is `voiceprint-engine`), no judgement on whether speech is spoofed.
@@ -19,6 +20,7 @@ use std::path::Path;
 mod decode;
 mod g711;
 mod resample;
+mod stream;
 mod vad;
 
 pub use decode::{
@@ -27,6 +29,7 @@ pub use decode::{
 };
 pub use g711::{alaw_to_linear, linear_to_alaw, linear_to_mulaw, mulaw_to_linear};
 pub use resample::resample;
+pub use stream::StreamingFrontEnd;
 pub use vad::{detect_speech, net_speech_seconds, speech_only, StreamingVad, VAD_FRAME};
 
 /// Sample rate every downstream model consumes.
