@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use voiceprint_audio::{
     decode_bytes, detect_speech, linear_to_mulaw, prepare_bytes, resample,
-    simulate_telephone_channel, DecodeOptions, RawEncoding, RawFormat,
+    simulate_telephone_channel, DecodeOptions, RawEncoding, RawFormat, StreamingFrontEnd,
 };
 
 const SECONDS: usize = 10;
@@ -80,6 +80,22 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(name, |b| b.iter(|| prepare_bytes(bytes, &options).unwrap()));
     }
+    group.throughput(Throughput::Bytes(ulaw_8k.len() as u64));
+    let format = RawFormat {
+        encoding: RawEncoding::Mulaw,
+        sample_rate: 8_000,
+        channels: 1,
+    };
+    group.bench_function("stream_mulaw_8k_20ms_chunks", |b| {
+        b.iter(|| {
+            let mut stream = StreamingFrontEnd::new(format, 0, 600.0).unwrap();
+            for chunk in ulaw_8k.chunks(160) {
+                stream.push_bytes(chunk).unwrap();
+            }
+            stream.finish().unwrap();
+            stream.net_speech_seconds()
+        })
+    });
     group.throughput(Throughput::Bytes(wav_44k.len() as u64));
     group.bench_function("decode_wav_44k", |b| {
         b.iter(|| decode_bytes(&wav_44k, &DecodeOptions::default()).unwrap())
