@@ -1,8 +1,8 @@
 //! Read throughput of `SqliteStore` on a large domain: the store's share of
 //! DescribeSpeaker (get by id) and ListSpeakers (pages of 100).
 //!
-//! `cargo run --release -p voiceprint-store --example read_bench -- [SPEAKERS] [THREADS] [SECONDS]`
-//! (defaults 100000, 2, 3). Seeds a temporary data directory, then reports
+//! `cargo run --release -p voiceprint-store --example read_bench -- [SPEAKERS] [THREADS] [SECONDS] [VOICEPRINT_BYTES]`
+//! (defaults 100000, 2, 3), optionally VOICEPRINT_BYTES (default 768). Seeds a temporary data directory, then reports
 //! operations per second for each read pattern.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,8 @@ fn main() {
     let speakers = args.first().copied().unwrap_or(100_000);
     let threads = args.get(1).copied().unwrap_or(2);
     let seconds = args.get(2).copied().unwrap_or(3);
+    // 768 = a 192-dimensional f32 embedding (CAM++).
+    let voiceprint_bytes = args.get(3).copied().unwrap_or(768) as usize;
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = Arc::new(
         SqliteStore::open(dir.path(), Keyring::open_or_create(dir.path()).unwrap()).unwrap(),
@@ -38,7 +40,7 @@ fn main() {
                     alt_key: Some(format!("customer-{i}")),
                     attributes: json!({"Status": "ENROLLED", "CreatedAt": 1.7e9, "UpdatedAt": 1.7e9, "LastAccessedAt": 1.7e9}),
                     sensitive: json!({"CustomerSpeakerId": format!("customer-{i}")}),
-                    voiceprint: Some(vec![(i % 251) as u8; 768]),
+                    voiceprint: Some(vec![(i % 251) as u8; voiceprint_bytes]),
                 })
             })
             .collect();

@@ -306,21 +306,22 @@ fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
     };
     let kind = kind_from_code(raw.kind)?;
     let has_voiceprint = raw.voiceprint_ct.is_some();
-    let plain = key
-        .key
-        .open(
-            &raw.sensitive_nonce,
-            &sensitive_aad(
-                raw.kind,
-                &raw.domain_id,
-                &raw.id,
-                raw.key_generation,
-                &raw.attributes,
-                has_voiceprint,
-            ),
-            &raw.sensitive_ct,
-        )
-        .map_err(crypto_err)?;
+    let plain = Zeroizing::new(
+        key.key
+            .open(
+                &raw.sensitive_nonce,
+                &sensitive_aad(
+                    raw.kind,
+                    &raw.domain_id,
+                    &raw.id,
+                    raw.key_generation,
+                    &raw.attributes,
+                    has_voiceprint,
+                ),
+                raw.sensitive_ct,
+            )
+            .map_err(crypto_err)?,
+    );
     let SensitivePlain { alt_key, sensitive } = serde_json::from_slice(&plain)
         .map_err(|e| StoreError::Corrupt(format!("{}: sensitive part: {e}", what())))?;
     let expected_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
@@ -338,10 +339,9 @@ fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
                 .open(
                     &n,
                     &voiceprint_aad(raw.kind, &raw.domain_id, &raw.id, raw.key_generation),
-                    &ct,
+                    ct,
                 )
-                .map_err(crypto_err)?
-                .to_vec(),
+                .map_err(crypto_err)?,
         ),
         (None, None) => None,
         _ => {
