@@ -207,30 +207,67 @@ fn map_symphonia(err: SymphoniaError, context: &str) -> AudioError {
     }
 }
 
+/// Offsets of the RIFF/WAVE chunk headers (id + length) in `bytes`, in order; empty when
+/// `bytes` is not RIFF/WAVE. Stops at the first header that does not fit.
+fn wav_chunks(bytes: &[u8]) -> Vec<(usize, [u8; 4], u32)> {
+    let mut chunks = Vec::new();
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return chunks;
+    }
+    let mut pos = 12usize;
+    while let Some(header) = pos.checked_add(8).and_then(|end| bytes.get(pos..end)) {
+        let id = [header[0], header[1], header[2], header[3]];
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        chunks.push((pos, id, len));
+        let len = len as usize;
+        match pos
+            .checked_add(8)
+            .and_then(|p| p.checked_add(len))
+            .and_then(|p| p.checked_add(len & 1))
+        {
+            Some(next) => pos = next,
+            None => break,
+        }
+    }
+    chunks
+}
+
 /// The sample rate in a RIFF/WAVE `fmt ` chunk, read before symphonia sees the file:
 /// symphonia panics on a zero rate, and an absurd rate deserves its own error.
 fn wav_header_rate(bytes: &[u8]) -> Option<u32> {
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return None;
+    let (pos, _, _) = wav_chunks(bytes)
+        .into_iter()
+        .find(|(_, id, _)| id == b"fmt ")?;
+    let rate = bytes.get(pos + 12..pos + 16)?;
+    Some(u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]]))
+}
+
+/// WAVs written to a pipe (recorders, `ffmpeg ... -f wav -`) cannot seek back to fill in
+/// their sizes and leave 0 or 0xFFFFFFFF: such a `data` chunk runs to the end of the
+/// file. Rewrites those sizes in place; returns whether it did (the length is then
+/// unknown, so no truncation check applies).
+fn patch_unsized_wav(bytes: &mut [u8]) -> bool {
+    let Some(&(pos, _, len)) = wav_chunks(bytes).iter().find(|(_, id, _)| id == b"data") else {
+        return false;
+    };
+    if len != 0 && len != u32::MAX {
+        return false;
     }
-    let mut pos = 12usize;
-    while let Some(header) = bytes.get(pos..pos.checked_add(8)?) {
-        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        if &header[0..4] == b"fmt " {
-            let rate = bytes.get(pos + 12..pos + 16)?;
-            return Some(u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]]));
-        }
-        pos = pos.checked_add(8)?.checked_add(len)?.checked_add(len & 1)?;
-    }
-    None
+    let rest = u32::try_from(bytes.len() - (pos + 8)).unwrap_or(u32::MAX);
+    let riff = u32::try_from(bytes.len() - 8).unwrap_or(u32::MAX);
+    bytes[pos + 4..pos + 8].copy_from_slice(&rest.to_le_bytes());
+    bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+    true
 }
 
 fn decode_container(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
     if let Some(rate) = wav_header_rate(bytes) {
         check_rate(rate)?;
     }
+    let mut owned = bytes.to_vec();
+    let length_unknown = patch_unsized_wav(&mut owned);
     let source = MediaSourceStream::new(
-        Box::new(Cursor::new(bytes.to_vec())),
+        Box::new(Cursor::new(owned)),
         MediaSourceStreamOptions::default(),
     );
     let probed = symphonia::default::get_probe()
@@ -367,7 +404,7 @@ fn decode_container(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedAudi
     }
     // A header that promises more frames than the file holds means the file was cut short.
     // (MP3 frame counts from a Xing/LAME header include encoder padding: allow a frame or two.)
-    if let Some(promised) = params.n_frames {
+    if let Some(promised) = params.n_frames.filter(|_| !length_unknown) {
         let slack = 2 * 1152
             + u64::from(params.delay.unwrap_or(0))
             + u64::from(params.padding.unwrap_or(0));

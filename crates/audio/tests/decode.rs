@@ -410,6 +410,20 @@ fn garbage_empty_and_unsupported_inputs_are_typed_errors() {
 }
 
 #[test]
+fn piped_wavs_with_unknown_sizes_decode_to_the_end() {
+    let signal = tone(440.0, 0.5, 16_000, 1.0);
+    let wav = wav_bytes(&signal, 16_000, 1, 16, false);
+    let data = wav.windows(4).position(|w| w == b"data").unwrap();
+    for sentinel in [0u32, u32::MAX] {
+        let mut piped = wav.clone();
+        piped[4..8].copy_from_slice(&sentinel.to_le_bytes());
+        piped[data + 4..data + 8].copy_from_slice(&sentinel.to_le_bytes());
+        let decoded = decode(&piped).unwrap_or_else(|e| panic!("size {sentinel:#x}: {e}"));
+        assert_eq!(decoded.samples.len(), signal.len(), "size {sentinel:#x}");
+    }
+}
+
+#[test]
 fn truncated_files_are_corrupt_not_silently_short() {
     let wav = wav_bytes(&tone(440.0, 0.5, 16_000, 1.0), 16_000, 1, 16, false);
     let cut = &wav[..wav.len() / 2];
