@@ -132,6 +132,7 @@ fn main() {
         }),
     ];
     for (name, op) in ops {
+        let cpu_before = process_cpu_seconds();
         let done = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         std::thread::scope(|scope| {
@@ -147,9 +148,26 @@ fn main() {
                 });
             }
         });
+        let done = done.load(Ordering::Relaxed) as f64;
+        // On a shared machine wall-clock rates swing with other load; operations
+        // per CPU-second of this process are the stable figure.
+        let per_cpu = match (cpu_before, process_cpu_seconds()) {
+            (Some(a), Some(b)) if b > a => format!(", {:.0} ops per CPU-second", done / (b - a)),
+            _ => String::new(),
+        };
         println!(
-            "{name}: {:.0} ops/s on {threads} threads",
-            done.load(Ordering::Relaxed) as f64 / seconds as f64
+            "{name}: {:.0} ops/s on {threads} threads{per_cpu}",
+            done / seconds as f64
         );
     }
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, 100 Hz ticks).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
