@@ -99,7 +99,7 @@ fn main() {
     );
 
     type Op = fn(&SqliteStore, u64, u64);
-    let ops: [(&str, Op); 3] = [
+    let ops: [(&str, Op); 4] = [
         ("get by id (DescribeSpeaker)", |s, i, n| {
             s.get(
                 Kind::Speaker,
@@ -130,6 +130,19 @@ fn main() {
                 100
             );
         }),
+        (
+            "list 100 without voiceprints (what ListSpeakers uses)",
+            |s, i, n| {
+                let after = format!(
+                    "{:022}",
+                    i.wrapping_mul(7919) % n.saturating_sub(100).max(1)
+                );
+                let page = s
+                    .list_without_voiceprints(Kind::Speaker, "bench", Some(&after), 100)
+                    .unwrap();
+                assert_eq!(page.len(), 100);
+            },
+        ),
     ];
     for (name, op) in ops {
         let cpu_before = process_cpu_seconds();

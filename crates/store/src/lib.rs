@@ -118,6 +118,22 @@ pub trait Store: Send + Sync + 'static {
         after_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Record>>;
+    /// As [`Store::list`], but every `voiceprint` is `None`, so implementations
+    /// may skip reading and decrypting them: for listings that never show
+    /// voiceprints. Never write such records back (the voiceprint would be lost).
+    fn list_without_voiceprints(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let mut rows = self.list(kind, domain_id, after_id, limit)?;
+        for r in &mut rows {
+            r.voiceprint = None;
+        }
+        Ok(rows)
+    }
     fn count(&self, kind: Kind, domain_id: &str) -> Result<u64>;
     /// Apply writes atomically and durably (fsync'd on return).
     fn apply(&self, writes: Vec<Write>) -> Result<()>;

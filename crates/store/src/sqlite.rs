@@ -86,6 +86,12 @@ CREATE INDEX IF NOT EXISTS records_generation ON records (domain_id, key_generat
 
 const ROW_COLUMNS: &str = "kind, domain_id, id, alt_key_hash, attributes, key_generation, \
      sensitive_nonce, sensitive_ct, voiceprint_nonce, voiceprint_ct";
+/// As [`ROW_COLUMNS`], with the voiceprint ciphertext replaced by an empty marker
+/// of its presence (still needed for the sensitive part's associated data).
+const ROW_COLUMNS_NO_VOICEPRINT: &str =
+    "kind, domain_id, id, alt_key_hash, attributes, key_generation, \
+     sensitive_nonce, sensitive_ct, voiceprint_nonce, \
+     CASE WHEN voiceprint_ct IS NULL THEN NULL ELSE x'' END";
 
 fn kind_code(kind: Kind) -> i64 {
     match kind {
@@ -179,6 +185,9 @@ struct RawRow {
     sensitive_ct: Vec<u8>,
     voiceprint_nonce: Option<Vec<u8>>,
     voiceprint_ct: Option<Vec<u8>>,
+    /// Read by a listing that does not want voiceprints: `voiceprint_ct` is only a
+    /// presence marker (empty), not decrypted, and the record gets `None`.
+    skip_voiceprint: bool,
 }
 
 impl RawRow {
@@ -194,6 +203,15 @@ impl RawRow {
             sensitive_ct: r.get(7)?,
             voiceprint_nonce: r.get(8)?,
             voiceprint_ct: r.get(9)?,
+            skip_voiceprint: false,
+        })
+    }
+
+    /// For [`ROW_COLUMNS_NO_VOICEPRINT`].
+    fn from_sql_without_voiceprint(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            skip_voiceprint: true,
+            ..Self::from_sql(r)?
         })
     }
 }
@@ -334,6 +352,7 @@ fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
     let attributes = serde_json::from_str(&raw.attributes)
         .map_err(|e| StoreError::Corrupt(format!("{}: attributes: {e}", what())))?;
     let voiceprint = match (raw.voiceprint_nonce, raw.voiceprint_ct) {
+        (Some(_), Some(_)) if raw.skip_voiceprint => None,
         (Some(n), Some(ct)) => Some(
             key.key
                 .open(
@@ -467,6 +486,41 @@ impl SqliteStore {
         };
         store.load_all_keys()?;
         Ok(store)
+    }
+
+    fn list_rows(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+        with_voiceprints: bool,
+    ) -> Result<Vec<Record>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let all_domains = kind == Kind::Domain && domain_id.is_empty();
+        let (columns, from_sql): (&str, fn(&rusqlite::Row<'_>) -> rusqlite::Result<RawRow>) =
+            if with_voiceprints {
+                (ROW_COLUMNS, RawRow::from_sql)
+            } else {
+                (
+                    ROW_COLUMNS_NO_VOICEPRINT,
+                    RawRow::from_sql_without_voiceprint,
+                )
+            };
+        let raws = self.with_reader(|c| {
+            let sql = if all_domains {
+                format!("SELECT {columns} FROM records WHERE kind = ?1 AND ?2 = '' AND id > ?3 ORDER BY id LIMIT ?4")
+            } else {
+                format!("SELECT {columns} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4")
+            };
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(
+                params![kind_code(kind), domain_id, after_id.unwrap_or(""), limit],
+                from_sql,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        raws.into_iter().map(|r| self.decode(r)).collect()
     }
 
     /// The database file.
@@ -1100,19 +1154,19 @@ impl Store for SqliteStore {
         after_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Record>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let all_domains = kind == Kind::Domain && domain_id.is_empty();
-        let raws = self.with_reader(|c| {
-            let sql = if all_domains {
-                format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND ?2 = '' AND id > ?3 ORDER BY id LIMIT ?4")
-            } else {
-                format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4")
-            };
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(params![kind_code(kind), domain_id, after_id.unwrap_or(""), limit], RawRow::from_sql)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        raws.into_iter().map(|r| self.decode(r)).collect()
+        self.list_rows(kind, domain_id, after_id, limit, true)
+    }
+
+    /// Skips reading and decrypting voiceprints: a quarter of the cost of a
+    /// ListSpeakers page with 768-byte voiceprints.
+    fn list_without_voiceprints(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        self.list_rows(kind, domain_id, after_id, limit, false)
     }
 
     fn count(&self, kind: Kind, domain_id: &str) -> Result<u64> {

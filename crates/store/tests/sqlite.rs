@@ -369,8 +369,23 @@ fn tampering_is_detected_as_an_error_not_a_panic() {
             other => panic!("{id}: tampering not detected: {other:?}"),
         }
     }
-    // Listing reports the damage too rather than returning wrong data.
+    // Listing reports the damage too rather than returning wrong data, also
+    // when it skips voiceprints (their presence is still authenticated).
     assert!(store.list(Kind::Speaker, "d", None, 10).is_err());
+    // One row at a time (ids sorted): only "vp", damaged solely in its voiceprint,
+    // lists fine when voiceprints are skipped.
+    let ids = ["alt", "attr", "dropvp", "sens", "swap", "vp"];
+    for (i, id) in ids.iter().enumerate() {
+        let after = i.checked_sub(1).map(|p| ids[p]);
+        let row = store.list_without_voiceprints(Kind::Speaker, "d", after, 1);
+        match *id {
+            "vp" => assert_eq!(row.unwrap()[0].id, "vp"),
+            _ => assert!(
+                row.is_err(),
+                "{id}: tampering not detected without voiceprints"
+            ),
+        }
+    }
 }
 
 #[test]
@@ -763,4 +778,34 @@ fn float_attributes_round_trip_bit_exactly() {
         .count();
     assert_eq!(wrong, 0, "{wrong} of {} timestamps changed", stamps.len());
     assert_eq!(back, rec);
+}
+
+#[test]
+fn listing_without_voiceprints_matches_list_except_the_voiceprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_domain_key("d", None).unwrap();
+    seed(&store, "d", 30);
+    put(&store, speaker("d", "novp", "novp", None));
+    let full = store.list(Kind::Speaker, "d", Some("s0003"), 20).unwrap();
+    let light = store
+        .list_without_voiceprints(Kind::Speaker, "d", Some("s0003"), 20)
+        .unwrap();
+    assert_eq!(light.len(), 20);
+    assert!(full.iter().any(|r| r.voiceprint.is_some()));
+    for (f, l) in full.iter().zip(&light) {
+        assert_eq!(
+            l,
+            &Record {
+                voiceprint: None,
+                ..f.clone()
+            }
+        );
+    }
+    // "novp" sorts first; a row without a voiceprint reads the same both ways.
+    let first = store
+        .list_without_voiceprints(Kind::Speaker, "d", None, 1)
+        .unwrap();
+    assert_eq!(first, store.list(Kind::Speaker, "d", None, 1).unwrap());
+    assert_eq!(first[0].id, "novp");
 }
