@@ -1044,6 +1044,47 @@ mod tests {
     }
 
     #[test]
+    fn mangled_requests_are_typed_errors_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let good = signed_post(b"{}", at(NOW));
+        let auth = good["authorization"].to_str().unwrap().to_string();
+        let date = good["x-amz-date"].to_str().unwrap().to_string();
+        let alphabet = b"AWS4-HMAC-SHA256 Credential=/,;=Signature%0aZ\\t ";
+        for _ in 0..5000 {
+            // Truncate, splice and flip bytes of a valid header and date.
+            let mut a = auth.clone().into_bytes();
+            let mut d = date.clone().into_bytes();
+            for buf in [&mut a, &mut d] {
+                match rng.gen_range(0..3) {
+                    0 => buf.truncate(rng.gen_range(0..=buf.len())),
+                    1 => {
+                        let i = rng.gen_range(0..=buf.len());
+                        buf.insert(i, alphabet[rng.gen_range(0..alphabet.len())]);
+                    }
+                    _ if !buf.is_empty() => {
+                        let i = rng.gen_range(0..buf.len());
+                        buf[i] = alphabet[rng.gen_range(0..alphabet.len())];
+                    }
+                    _ => {}
+                }
+            }
+            let mut h = good.clone();
+            if let (Ok(av), Ok(dv)) = (HeaderValue::from_bytes(&a), HeaderValue::from_bytes(&d)) {
+                h.insert("authorization", av);
+                h.insert("x-amz-date", dv);
+                let mut p = post(&h, b"{}");
+                p.query = "a=%&b=%zz&%E1%88=";
+                p.path = "/../%/./x//";
+                // Must return, with an AWS error kind, whatever the input.
+                if let Err(e) = verify(&p, &lookup, at(NOW), "voiceid") {
+                    assert!(e.aws_error_type().ends_with("Exception"));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn amz_dates_round_trip_and_reject_garbage() {
         for s in ["20150830T123600Z", "20000229T000000Z", "20261231T235959Z"] {
             assert_eq!(format_amz_date(at(s)), s);
