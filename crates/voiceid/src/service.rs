@@ -392,9 +392,14 @@ impl VoiceIdService {
         let mut out = Vec::with_capacity(limit);
         let chunk = limit + 1;
         loop {
-            let batch = self
-                .store
-                .list(page.kind, domain_id, after.as_deref(), chunk)?;
+            // Pages become summaries, which never show voiceprints (and are never
+            // written back), so the store may skip decrypting them.
+            let batch = self.store.list_without_voiceprints(
+                page.kind,
+                domain_id,
+                after.as_deref(),
+                chunk,
+            )?;
             let exhausted = batch.len() < chunk;
             for rec in batch.iter() {
                 if !keep(rec)? {
