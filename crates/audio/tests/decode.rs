@@ -410,6 +410,13 @@ fn garbage_empty_and_unsupported_inputs_are_typed_errors() {
 }
 
 #[test]
+fn float_wav_with_nan_and_overrange_values_is_sanitised() {
+    let samples = [0.25f32, f32::NAN, 5.0, -7.0, f32::INFINITY, -0.5];
+    let decoded = decode(&wav_bytes(&samples, 16_000, 1, 32, true)).unwrap();
+    assert_eq!(decoded.samples, vec![0.25, 0.0, 1.0, -1.0, 0.0, -0.5]);
+}
+
+#[test]
 fn piped_wavs_with_unknown_sizes_decode_to_the_end() {
     let signal = tone(440.0, 0.5, 16_000, 1.0);
     let wav = wav_bytes(&signal, 16_000, 1, 16, false);
