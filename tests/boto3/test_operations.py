@@ -289,3 +289,14 @@ def test_timestamps_advance(voiceid):
         assert u["UpdatedAt"] > a["UpdatedAt"] and u["CreatedAt"] == a["CreatedAt"]
     finally:
         voiceid.delete_domain(DomainId=a["DomainId"])
+
+
+def test_timestamps_read_back_exactly(voiceid, domain):
+    # Regression: epoch-second floats once came back from storage one ULP off,
+    # so Describe* disagreed with the Update* response in ~1 of 13 calls.
+    dom = domain["DomainId"]
+    wid = voiceid.create_watchlist(DomainId=dom, Name="clock")["Watchlist"]["WatchlistId"]
+    for i in range(60):
+        updated = voiceid.update_watchlist(DomainId=dom, WatchlistId=wid, Name=f"clock{i}")["Watchlist"]
+        described = voiceid.describe_watchlist(DomainId=dom, WatchlistId=wid)["Watchlist"]
+        assert described["UpdatedAt"] == updated["UpdatedAt"], i
