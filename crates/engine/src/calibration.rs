@@ -111,12 +111,13 @@ impl Calibration {
 }
 
 // Constants: (raw_at_50, raw_at_90). Refit with `voiceprint calibrate` (docs/CALIBRATION.md).
-// Cosine anchors: fitted 2026-11-30 on AudioMNIST-AZ 16 kHz, the same through the
-// telephone channel, and FSDD 8 kHz (operating points in docs/CALIBRATION.md).
+// Fitted 2026-11-30 on AudioMNIST-AZ 16 kHz, the same through the telephone channel, and
+// FSDD 8 kHz; S-norm against a 251-speaker LibriSpeech cohort (operating points in
+// docs/CALIBRATION.md).
 const CAMPPLUS_COSINE: (f64, f64) = (0.7674, 0.8501);
-const CAMPPLUS_SNORM: (f64, f64) = (3.0, 6.0);
+const CAMPPLUS_SNORM: (f64, f64) = (8.8206, 10.9820);
 const GE2E_COSINE: (f64, f64) = (0.8905, 0.9367);
-const GE2E_SNORM: (f64, f64) = (3.0, 6.0);
+const GE2E_SNORM: (f64, f64) = (6.3757, 7.6072);
 
 /// Operating points of one development list, reported by [`fit`].
 #[derive(Debug, Clone, Copy, PartialEq)]
