@@ -76,3 +76,45 @@ pub fn load_embedder_by_name(
 ) -> Result<Arc<dyn Embedder>, EngineError> {
     load_embedder(name.parse()?, models_dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively_and_unknown_names_are_refused() {
+        assert_eq!("campplus".parse::<Model>().unwrap(), Model::Campplus);
+        assert_eq!("GE2E".parse::<Model>().unwrap(), Model::Ge2e);
+        let err = "ecapa".parse::<Model>().unwrap_err();
+        assert!(matches!(err, EngineError::Weights(m) if m.contains("ecapa")));
+    }
+
+    #[test]
+    fn missing_weights_are_a_weights_error_naming_the_file() {
+        for model in Model::ALL {
+            let err = load_embedder(model, Path::new("/nonexistent-models"))
+                .err()
+                .unwrap();
+            let EngineError::Weights(message) = err else {
+                panic!("{model:?}: expected a weights error");
+            };
+            assert!(message.contains("/nonexistent-models"), "{message}");
+        }
+    }
+
+    #[test]
+    fn loads_each_model_with_its_id_and_dimension() {
+        let dir = std::env::var_os("VOICEPRINT_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        for (model, dim) in [(Model::Campplus, 192), (Model::Ge2e, 256)] {
+            if !model.weights_path(&dir).is_file() {
+                eprintln!("skipping {model:?}: weights not fetched");
+                continue;
+            }
+            let embedder = load_embedder_by_name(model.id(), &dir).expect("load");
+            assert_eq!(embedder.model_id(), model.id());
+            assert_eq!(embedder.dim(), dim);
+        }
+    }
+}
