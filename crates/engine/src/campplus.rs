@@ -125,6 +125,8 @@ pub struct CamPlusPlus {
     out_bn: Affine,
     /// 1024 → 192 with the non-affine BN folded in.
     dense: Conv,
+    /// Factor applied to the samples before the fbank (1: the reference's [-1, 1]).
+    input_scale: f32,
 }
 
 /// Name → tensor map that hands out each tensor once, checking its shape.
@@ -399,12 +401,28 @@ impl CamPlusPlus {
             transits,
             out_bn,
             dense,
+            input_scale: 1.0,
         })
+    }
+
+    /// Scales the samples by `scale` before feature extraction. The default 1
+    /// feeds [-1, 1] as 3D-Speaker's inference (and the parity oracle) does;
+    /// 32768 is the Kaldi/WeSpeaker int16 convention. Only the fbank's log
+    /// floor (quiet bins) sees the difference: mean normalisation removes the
+    /// constant offset everywhere else.
+    pub fn with_input_scale(mut self, scale: f32) -> Self {
+        self.input_scale = scale;
+        self
     }
 
     /// Mean-normalised fbank features, row-major (frames × 80).
     pub fn features(&self, samples_16k: &[f32]) -> Vec<f32> {
-        let mut feats = self.fbank.compute(samples_16k);
+        let mut feats = if self.input_scale == 1.0 {
+            self.fbank.compute(samples_16k)
+        } else {
+            let scaled: Vec<f32> = samples_16k.iter().map(|s| s * self.input_scale).collect();
+            self.fbank.compute(&scaled)
+        };
         subtract_mean_over_frames(&mut feats, FEAT_DIM);
         feats
     }
