@@ -104,8 +104,10 @@ struct ClientTokenAttrs {
     resource_id: String,
 }
 
+/// Deserialise straight from the borrowed value (no clone of the whole tree: list
+/// pages decode a row's attributes this way for every summary).
 fn decode<T: DeserializeOwned>(v: &Value) -> Result<T> {
-    Ok(serde_json::from_value(v.clone())?)
+    Ok(T::deserialize(v)?)
 }
 
 fn encode<T: Serialize>(v: &T) -> Value {
@@ -401,8 +403,10 @@ impl VoiceIdService {
                 chunk,
             )?;
             let exhausted = batch.len() < chunk;
-            for rec in batch.iter() {
-                if !keep(rec)? {
+            after = batch.last().map(|r| r.id.clone());
+            // Rows move into the page (no per-row copy of its attribute maps).
+            for rec in batch {
+                if !keep(&rec)? {
                     continue;
                 }
                 if out.len() == limit {
@@ -417,12 +421,11 @@ impl VoiceIdService {
                     };
                     return Ok((out, Some(self.tokens.encode(&cursor))));
                 }
-                out.push(rec.clone());
+                out.push(rec);
             }
             if exhausted {
                 return Ok((out, None));
             }
-            after = batch.last().map(|r| r.id.clone());
         }
     }
 

@@ -19,7 +19,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "CreateDomain" => call(state, input, S::create_domain).await,
         "DescribeDomain" => call(state, input, S::describe_domain).await,

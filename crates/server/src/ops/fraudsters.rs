@@ -19,7 +19,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "DescribeFraudster" => call(state, input, S::describe_fraudster).await,
         "DeleteFraudster" => call(state, input, S::delete_fraudster).await,

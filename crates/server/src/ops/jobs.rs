@@ -20,7 +20,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "StartSpeakerEnrollmentJob" => call(state, input, S::start_speaker_enrollment_job).await,
         "DescribeSpeakerEnrollmentJob" => {

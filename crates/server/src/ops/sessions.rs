@@ -13,7 +13,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "EvaluateSession" => call(state, input, S::evaluate_session).await,
         _ => return None,

@@ -18,7 +18,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "DescribeSpeaker" => call(state, input, S::describe_speaker).await,
         "DeleteSpeaker" => call(state, input, S::delete_speaker).await,

@@ -13,7 +13,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "TagResource" => call(state, input, S::tag_resource).await,
         "UntagResource" => call(state, input, S::untag_resource).await,

@@ -19,7 +19,7 @@ pub(super) async fn dispatch(
     state: &AppState,
     op: &str,
     input: Value,
-) -> Option<Result<Value, ApiError>> {
+) -> Option<Result<String, ApiError>> {
     Some(match op {
         "CreateWatchlist" => call(state, input, S::create_watchlist).await,
         "DescribeWatchlist" => call(state, input, S::describe_watchlist).await,
