@@ -17,50 +17,11 @@ use voiceprint_engine::campplus::CamPlusPlus;
 use voiceprint_engine::fbank::KaldiFbank;
 use voiceprint_engine::{Embedder, EngineError};
 
+mod common;
+use common::{campplus_weights, cosine, models_dir, read_flac};
+
 fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VOICEPRINT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let oracle = dir.join("reference/campplus-embeddings.json");
-    if oracle.is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} not found", oracle.display());
-        None
-    }
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("VOICEPRINT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
-}
-
-fn campplus_weights() -> Option<PathBuf> {
-    let path = models_dir().join("campplus/campplus_cn_en_common.pt");
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-models.sh)",
-            path.display()
-        );
-        None
-    }
-}
-
-/// 16-bit FLAC to f32 in [-1, 1) exactly as soundfile/librosa read it.
-fn read_flac(path: &Path) -> (u32, Vec<f32>) {
-    let mut reader =
-        claxon::FlacReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let info = reader.streaminfo();
-    assert_eq!(info.channels, 1, "{}", path.display());
-    let scale = 1.0 / (1u32 << (info.bits_per_sample - 1)) as f32;
-    let samples = reader
-        .samples()
-        .map(|s| s.expect("flac sample") as f32 * scale)
-        .collect();
-    (info.sample_rate, samples)
+    common::shared_dir_with("reference/campplus-embeddings.json")
 }
 
 /// Mono 16-bit PCM WAV to f32 in [-1, 1).
@@ -123,13 +84,6 @@ fn sox_hq_16k(path: &Path) -> Option<Vec<f32>> {
             None
         }
     }
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
 }
 
 #[test]

@@ -8,54 +8,18 @@ use std::path::{Path, PathBuf};
 use voiceprint_engine::ge2e::{Ge2e, Precision};
 use voiceprint_engine::Embedder;
 
+mod common;
+use common::{cosine, ge2e_weights};
+
 fn shared_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if dir.join("reference/resemblyzer-embeddings.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} not found",
-            dir.join("reference/resemblyzer-embeddings.json").display()
-        );
-        None
-    }
+    common::shared_dir_with("reference/resemblyzer-embeddings.json")
 }
 
-fn ge2e_weights() -> Option<PathBuf> {
-    let dir = std::env::var_os("VOICEPRINT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let path = dir.join("ge2e/pretrained.pt");
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-models.sh)",
-            path.display()
-        );
-        None
-    }
-}
-
-/// 16-bit FLAC to f32 in [-1, 1) exactly as soundfile/librosa read it.
+/// 16 kHz FLAC as soundfile/librosa read it.
 fn read_flac_16k(path: &Path) -> Vec<f32> {
-    let mut reader =
-        claxon::FlacReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let info = reader.streaminfo();
-    assert_eq!(info.sample_rate, 16_000, "{}", path.display());
-    assert_eq!(info.channels, 1, "{}", path.display());
-    let scale = 1.0 / (1u32 << (info.bits_per_sample - 1)) as f32;
-    reader
-        .samples()
-        .map(|s| s.expect("flac sample") as f32 * scale)
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
+    let (rate, samples) = common::read_flac(path);
+    assert_eq!(rate, 16_000, "{}", path.display());
+    samples
 }
 
 #[test]

@@ -1,25 +1,9 @@
 //! The legacy torch reader on the real Resemblyzer checkpoint (skips when the
 //! weights have not been fetched). Hand-built pickles are unit-tested in the module.
 
-use std::path::PathBuf;
-
+mod common;
+use common::ge2e_weights;
 use voiceprint_engine::torch_legacy::{load_state_dict, parse_state_dict, TorchLoadError};
-
-fn ge2e_weights() -> Option<PathBuf> {
-    let dir = std::env::var_os("VOICEPRINT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let path = dir.join("ge2e/pretrained.pt");
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-models.sh)",
-            path.display()
-        );
-        None
-    }
-}
 
 #[test]
 fn reads_resemblyzer_checkpoint_names_and_shapes() {
