@@ -499,7 +499,6 @@ impl SqliteStore {
         limit: usize,
         with_voiceprints: bool,
     ) -> Result<Vec<Record>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let all_domains = kind == Kind::Domain && domain_id.is_empty();
         let (columns, from_sql): (&str, fn(&rusqlite::Row<'_>) -> rusqlite::Result<RawRow>) =
             if with_voiceprints {
@@ -511,17 +510,25 @@ impl SqliteStore {
                 )
             };
         let raws = self.with_reader(|c| {
-            let sql = if all_domains {
-                format!("SELECT {columns} FROM records WHERE kind = ?1 AND ?2 = '' AND id > ?3 ORDER BY id LIMIT ?4")
-            } else {
-                format!("SELECT {columns} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4")
-            };
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(
-                params![kind_code(kind), domain_id, after_id.unwrap_or(""), limit],
-                from_sql,
-            )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let after = after_id.unwrap_or("");
+            if all_domains {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {columns} FROM records WHERE kind = ?1 AND ?2 = '' AND id > ?3 ORDER BY id LIMIT ?4"
+                ))?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows =
+                    st.query_map(params![kind_code(kind), domain_id, after, limit], from_sql)?;
+                return Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+            }
+            // No bound LIMIT here: SQLite 3.50 plans around a bound LIMIT's value, so
+            // rebinding it expired the cached statement and every page re-parsed
+            // its SQL. The primary key walks rows in id order already, so stopping
+            // after `limit` rows reads no more than LIMIT would.
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {columns} FROM records WHERE kind = ?1 AND domain_id = ?2 AND id > ?3 ORDER BY id"
+            ))?;
+            let rows = st.query_map(params![kind_code(kind), domain_id, after], from_sql)?;
+            Ok(rows.take(limit).collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         raws.into_iter().map(|r| self.decode(r)).collect()
     }
