@@ -29,6 +29,9 @@ if [ -d tests/boto3 ]; then
   venv=.venv-test
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check boto3 pytest
-  cargo build --locked -p voiceprint
-  VOICEPRINT_BIN="$PWD/target/debug/voiceprint" "$venv/bin/python" -m pytest -q tests/boto3
+  # `cargo test` above already built the binary (for the CLI's integration tests);
+  # building it again with the non-test feature set would recompile half the tree.
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/voiceprint"
+  [ -x "$bin" ] || cargo build --locked -p voiceprint
+  VOICEPRINT_BIN="$bin" "$venv/bin/python" -m pytest -q tests/boto3
 fi
