@@ -17,6 +17,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc (vendored C source, nothing downloaded): `voiceprint serve` allocates per
+/// request from many threads, where glibc malloc cost about a quarter of the CPU
+/// (docs/BENCHMARKS.md); same choice as the `voiceprint-server` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted voice biometrics: speaker embeddings, scoring and evaluation.
 #[derive(Debug, Parser)]
 #[command(
