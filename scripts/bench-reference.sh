@@ -39,8 +39,8 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/throughput"
 echo "== ${#files[@]} files, repeat $repeat" >&2
 rust_json="$("$bin" --repeat "$repeat" "${files[@]}")"
 echo "$rust_json"
-rust_f32_json="$("$bin" --repeat "$repeat" --f32 "${files[@]}")"
-echo "$rust_f32_json"
+rust_bf16_json="$("$bin" --repeat "$repeat" --bf16 "${files[@]}")"
+echo "$rust_bf16_json"
 ref_json="$("$venv/bin/python" "$root/scripts/bench_reference.py" --repeat "$repeat" "${files[@]}" 2>/dev/null)"
 echo "$ref_json"
 ref1_json="$("$venv/bin/python" "$root/scripts/bench_reference.py" --threads 1 --repeat "$repeat" "${files[@]}" 2>/dev/null)"
@@ -48,10 +48,10 @@ echo "$ref1_json"
 
 # Ratios: audio seconds per CPU second (process CPU time, all threads), so a
 # reference that spreads over more cores gains nothing it does not earn.
-python3 - "$rust_json" "$rust_f32_json" "$ref_json" "$ref1_json" <<'PY'
+python3 - "$rust_json" "$rust_bf16_json" "$ref_json" "$ref1_json" <<'PY'
 import json, sys
-rust, rust_f32, ref, ref1 = (json.loads(a) for a in sys.argv[1:])
-for ours in (rust, rust_f32):
+rust, rust_bf16, ref, ref1 = (json.loads(a) for a in sys.argv[1:])
+for ours in (rust, rust_bf16):
     for r in (ref, ref1):
         print("%s vs %s: %.1fx per CPU-second (%.1f vs %.1f audio s/CPU s), %.1fx wall"
               % (ours["impl"], r["impl"], ours["audio_s_per_cpu_s"] / r["audio_s_per_cpu_s"],

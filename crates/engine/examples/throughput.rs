@@ -4,9 +4,9 @@
 //! seconds, and the real-time factor = CPU seconds per audio second), the same
 //! shape as `scripts/bench_reference.py`.
 //!
-//! `cargo run --release -p voiceprint-engine --example throughput -- [--model ge2e|campplus] [--repeat N] [--f32] FILE.flac...`
-//! (default model GE2E; `--f32` forces GE2E's f32 arithmetic, by default the
-//! fastest supported precision is used).
+//! `cargo run --release -p voiceprint-engine --example throughput -- [--model ge2e|campplus] [--repeat N] [--bf16] FILE.flac...`
+//! (default model GE2E in its default f32 arithmetic; `--bf16` selects the AVX-512
+//! BF16 kernels where the CPU has them).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         repeat = args[1].parse()?;
         args.drain(..2);
     }
-    let force_f32 = args.first().map(String::as_str) == Some("--f32");
-    if force_f32 {
+    let bf16 = args.first().map(String::as_str) == Some("--bf16");
+    if bf16 {
         args.remove(0);
     }
     if args.is_empty() {
@@ -60,8 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Box::new(model), "campplus".into())
     } else {
         let mut model = Ge2e::load(&models.join("ge2e/pretrained.pt"))?;
-        if force_f32 {
-            model.set_precision(Precision::F32);
+        if bf16 {
+            model.set_precision(Precision::Bf16);
         }
         let name = format!("ge2e {:?}", model.precision());
         (Box::new(model), name)
