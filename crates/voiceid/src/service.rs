@@ -136,42 +136,29 @@ struct Page {
     max: i64,
 }
 
-const PAGE_DOMAINS: Page = Page {
-    op: "ListDomains",
-    kind: Kind::Domain,
-    default_max: 10,
-    max: 10,
-};
-const PAGE_WATCHLISTS: Page = Page {
-    op: "ListWatchlists",
-    kind: Kind::Watchlist,
-    default_max: 100,
-    max: 100,
-};
-const PAGE_FRAUDSTERS: Page = Page {
-    op: "ListFraudsters",
-    kind: Kind::Fraudster,
-    default_max: 100,
-    max: 100,
-};
-const PAGE_SPEAKERS: Page = Page {
-    op: "ListSpeakers",
-    kind: Kind::Speaker,
-    default_max: 100,
-    max: 100,
-};
-const PAGE_SPEAKER_JOBS: Page = Page {
-    op: "ListSpeakerEnrollmentJobs",
-    kind: Kind::SpeakerEnrollmentJob,
-    default_max: 100,
-    max: 100,
-};
-const PAGE_FRAUDSTER_JOBS: Page = Page {
-    op: "ListFraudsterRegistrationJobs",
-    kind: Kind::FraudsterRegistrationJob,
-    default_max: 100,
-    max: 100,
-};
+impl Page {
+    /// Voice ID's MaxResults bound is also its default page size.
+    const fn new(op: &'static str, kind: Kind, max: i64) -> Page {
+        Page {
+            op,
+            kind,
+            default_max: max,
+            max,
+        }
+    }
+}
+
+const PAGE_DOMAINS: Page = Page::new("ListDomains", Kind::Domain, 10);
+const PAGE_WATCHLISTS: Page = Page::new("ListWatchlists", Kind::Watchlist, 100);
+const PAGE_FRAUDSTERS: Page = Page::new("ListFraudsters", Kind::Fraudster, 100);
+const PAGE_SPEAKERS: Page = Page::new("ListSpeakers", Kind::Speaker, 100);
+const PAGE_SPEAKER_JOBS: Page =
+    Page::new("ListSpeakerEnrollmentJobs", Kind::SpeakerEnrollmentJob, 100);
+const PAGE_FRAUDSTER_JOBS: Page = Page::new(
+    "ListFraudsterRegistrationJobs",
+    Kind::FraudsterRegistrationJob,
+    100,
+);
 
 /// The Voice ID API over a store. Cheap to share behind an `Arc`; every method
 /// blocks on the store, so async callers use `spawn_blocking`.
