@@ -213,32 +213,34 @@ pub fn spawn_binary(data_dir: &Path, env: &[(&str, &str)]) -> BinaryServer {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("binary runs");
-    let stdout = child.stdout.take().unwrap();
+    // Owned by the guard from here on, so a failed start still kills the child.
+    let mut server = BinaryServer {
+        child,
+        addr: String::new(),
+        stdout_head: Vec::new(),
+    };
+    let stdout = server.child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let mut head = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         assert!(
             std::time::Instant::now() < deadline,
-            "server did not report its address: {head:?}"
+            "server did not report its address: {:?}",
+            server.stdout_head
         );
         let line = lines.next().expect("server printed its address").unwrap();
         if let Some(addr) = line.strip_prefix("voiceprint listening on http://") {
-            let addr = addr.trim().to_string();
+            server.addr = addr.trim().to_string();
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return BinaryServer {
-                child,
-                addr,
-                stdout_head: head,
-            };
+            return server;
         }
-        head.push(line);
+        server.stdout_head.push(line);
     }
 }
 
