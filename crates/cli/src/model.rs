@@ -99,7 +99,7 @@ impl EmbedOptions {
         let prepared = voiceprint_audio::prepare_file(path).map_err(audio_err)?;
         let duration_seconds = prepared.duration_seconds;
         let samples = match self.channel {
-            Channel::Wideband => voiceprint_audio::speech_only(&prepared.samples_16k, &prepared.speech),
+            Channel::Wideband => prepared.speech_samples(),
             Channel::Telephone => {
                 let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
                 let speech = voiceprint_audio::detect_speech(&phone);

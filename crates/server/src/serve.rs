@@ -87,10 +87,6 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServeError> {
     std::fs::write(path, contents).map_err(|e| ServeError::io(path, e))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
@@ -132,7 +128,7 @@ pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
             use rand::RngCore;
             let mut key = vec![0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
-            write_private(&secret_path, hex(&key).as_bytes())?;
+            write_private(&secret_path, crate::sigv4::hex(&key).as_bytes())?;
             key
         }
         Err(e) => return Err(ServeError::io(&secret_path, e)),

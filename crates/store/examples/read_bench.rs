@@ -55,17 +55,7 @@ fn main() {
     let single = Instant::now();
     let n = 2000;
     for i in 0..n {
-        store
-            .apply(vec![Write::Put(Record {
-                kind: Kind::ClientToken,
-                domain_id: "bench".into(),
-                id: format!("t{i}"),
-                alt_key: None,
-                attributes: json!({}),
-                sensitive: json!({}),
-                voiceprint: None,
-            })])
-            .unwrap();
+        store.apply(vec![token_write(format!("t{i}"))]).unwrap();
     }
     println!(
         "single-row durable writes, 1 writer: {:.0} /s",
@@ -78,17 +68,7 @@ fn main() {
             let store = store.clone();
             scope.spawn(move || {
                 for i in 0..n / writers {
-                    store
-                        .apply(vec![Write::Put(Record {
-                            kind: Kind::ClientToken,
-                            domain_id: "bench".into(),
-                            id: format!("w{w}-{i}"),
-                            alt_key: None,
-                            attributes: json!({}),
-                            sensitive: json!({}),
-                            voiceprint: None,
-                        })])
-                        .unwrap();
+                    store.apply(vec![token_write(format!("w{w}-{i}"))]).unwrap();
                 }
             });
         }
@@ -183,4 +163,17 @@ fn process_cpu_seconds() -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// A small idempotency-token row: the cheapest durable write.
+fn token_write(id: String) -> Write {
+    Write::Put(Record {
+        kind: Kind::ClientToken,
+        domain_id: "bench".into(),
+        id,
+        alt_key: None,
+        attributes: json!({}),
+        sensitive: json!({}),
+        voiceprint: None,
+    })
 }
