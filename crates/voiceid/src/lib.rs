@@ -8,6 +8,11 @@
 //! idempotency — with typed request/response structs that serialise exactly as
 //! the botocore model names them, and [`Error`] = the Voice ID exception kinds.
 //!
+//! Biometrics: [`Biometrics`] runs the speaker model on its own threads and
+//! calibrates its scores; `service/enrollment.rs` holds the rules that turn
+//! voiceprints into enrollments, fraudster registrations and decisions, shared by
+//! live sessions and batch jobs.
+//!
 //! What it does not do: HTTP, SigV4 or model-level input validation (lengths,
 //! patterns — the server checks those against the model before calling here),
 //! running batch jobs (a [`JobRunner`] hook; issue 6) or live sessions (looked up
@@ -17,6 +22,7 @@
 //! Key decision: rules live here and rows live in `voiceprint-store` behind the
 //! `Store` trait, so the same rules run on SQLite today and PostgreSQL later.
 
+pub mod biometrics;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -26,10 +32,16 @@ mod service;
 mod token;
 pub mod types;
 
+pub use biometrics::{Biometrics, SpeechEmbedding};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Quotas, ServiceConfig, THREE_YEARS_SECONDS};
 pub use error::{ConflictType, Error, ResourceType, Result};
 pub use jobs::{JobKind, JobRef, JobRunner, NoJobRunner};
+pub use service::enrollment::{
+    AuthenticationDecision, DuplicateRegistrationAction, EnrollmentOutcome,
+    ExistingEnrollmentAction, FraudDetectionDecision, FraudDetectionReason, FraudsterRegistration,
+    KnownFraudsterMatch, RegistrationStatus, SpeakerAuthentication, SpeakerEnrollment,
+};
 pub use service::{VoiceIdService, DEFAULT_WATCHLIST_NAME};
 pub use token::{TokenCodec, TOKEN_TTL_SECONDS};
 

@@ -21,6 +21,8 @@ use crate::jobs::{JobKind, JobRef, JobRunner, NoJobRunner};
 use crate::token::{Cursor, TokenCodec};
 use crate::types::*;
 
+pub mod enrollment;
+
 /// Name given to the watchlist every domain is created with.
 pub const DEFAULT_WATCHLIST_NAME: &str = "Default";
 const DOMAIN_ACTIVE: &str = "ACTIVE";
@@ -169,6 +171,8 @@ pub struct VoiceIdService {
     tokens: TokenCodec,
     runner: Arc<dyn JobRunner>,
     write_lock: Arc<Mutex<()>>,
+    /// The speaker model (see `enrollment`); None when the server runs without weights.
+    biometrics: Option<Arc<crate::biometrics::Biometrics>>,
 }
 
 impl std::fmt::Debug for VoiceIdService {
@@ -190,6 +194,7 @@ impl VoiceIdService {
             tokens: TokenCodec::new(token_key),
             runner: Arc::new(NoJobRunner),
             write_lock: Arc::new(Mutex::new(())),
+            biometrics: None,
         }
     }
 

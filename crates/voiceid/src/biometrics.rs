@@ -1,0 +1,235 @@
+//! [`Biometrics`]: the speaker model on its own threads, behind one small API.
+//!
+//! Sessions, batch jobs and the CLI all turn audio into embeddings and embeddings
+//! into 0–100 scores through this type, so the model, its calibration and the
+//! number of inference threads are decided in one place.
+//!
+//! Key decision (the text-embeddings-inference pattern): inference runs on a fixed
+//! set of engine threads fed by a queue. Any number of callers (HTTP handlers,
+//! WebSocket sessions, job workers) may call [`Biometrics::embed`] at once; at most
+//! `workers` embeddings run together, so a burst of calls queues instead of
+//! oversubscribing the cores, and a slow model never blocks the async runtime
+//! (callers block on a reply channel from `spawn_blocking` or a worker thread).
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use voiceprint_audio::{AudioError, DecodeOptions};
+use voiceprint_engine::calibration::{Calibration, ScoreKind};
+use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
+use voiceprint_engine::{Embedder, EngineError};
+
+use crate::error::{Error, Result};
+
+/// One recording's (or segment's) embedding with the speech it was computed from.
+#[derive(Clone)]
+pub struct SpeechEmbedding {
+    pub embedding: Vec<f32>,
+    pub net_speech_seconds: f64,
+}
+
+// Embeddings are biometric data: never print their values.
+impl std::fmt::Debug for SpeechEmbedding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeechEmbedding")
+            .field("dim", &self.embedding.len())
+            .field("net_speech_seconds", &self.net_speech_seconds)
+            .finish()
+    }
+}
+
+type EmbedReply = SyncSender<std::result::Result<Vec<f32>, EngineError>>;
+
+struct EmbedJob {
+    speech_16k: Vec<f32>,
+    reply: EmbedReply,
+}
+
+/// The speaker model, its calibration and its engine threads.
+pub struct Biometrics {
+    model_id: String,
+    dim: usize,
+    calibration: Calibration,
+    queue: SyncSender<EmbedJob>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for Biometrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Biometrics")
+            .field("model_id", &self.model_id)
+            .field("dim", &self.dim)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+/// Engine threads to start for `requested` (0 = one per available core).
+fn worker_count(requested: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+impl Biometrics {
+    /// Starts `workers` engine threads (0 = available cores) running `embedder`.
+    /// The threads end when the last clone of the returned value's queue is dropped.
+    pub fn new(embedder: Arc<dyn Embedder>, workers: usize) -> Result<Self> {
+        let workers = worker_count(workers);
+        let model_id = embedder.model_id().to_owned();
+        let calibration =
+            Calibration::for_model(&model_id, ScoreKind::Cosine).ok_or_else(|| {
+                Error::Internal(format!("no calibration for speaker model {model_id:?}"))
+            })?;
+        // A short queue: enough to keep every worker busy, small enough that a flood
+        // of callers waits in their own threads rather than in an unbounded buffer.
+        let (queue, jobs) = mpsc::sync_channel::<EmbedJob>(workers * 4);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for index in 0..workers {
+            let embedder = Arc::clone(&embedder);
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("engine-{index}"))
+                .spawn(move || engine_thread(&*embedder, &jobs))
+                .map_err(|e| Error::Internal(format!("cannot start engine thread: {e}")))?;
+        }
+        Ok(Biometrics {
+            dim: embedder.dim(),
+            model_id,
+            calibration,
+            queue,
+            workers,
+        })
+    }
+
+    /// Loads `model_name` (`"campplus"` or `"ge2e"`) from `models_dir`, laid out as
+    /// `scripts/fetch-models.sh` writes it.
+    pub fn load(models_dir: &Path, model_name: &str, workers: usize) -> Result<Self> {
+        let embedder = voiceprint_engine::models::load_embedder_by_name(model_name, models_dir)
+            .map_err(|e| Error::Internal(format!("speaker model not loaded: {e}")))?;
+        Self::new(embedder, workers)
+    }
+
+    /// The model id stored with every voiceprint (e.g. `"campplus"`).
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Embedding dimension of the model.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of engine threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Embeds 16 kHz speech-only samples on the engine threads; blocks until done.
+    pub fn embed(&self, speech_16k: Vec<f32>) -> Result<Vec<f32>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.queue
+            .send(EmbedJob { speech_16k, reply })
+            .map_err(|_| Error::Internal("the engine threads have stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| Error::Internal("an engine thread stopped mid-embedding".into()))?
+            .map_err(engine_error)
+    }
+
+    /// Decodes one recording (any format `voiceprint_audio` reads), finds its speech
+    /// and embeds the speech. Undecodable audio or audio without speech is a
+    /// [`Error::Validation`] that says why.
+    pub fn embed_recording(
+        &self,
+        bytes: &[u8],
+        options: &DecodeOptions,
+    ) -> Result<SpeechEmbedding> {
+        let prepared = voiceprint_audio::prepare_bytes(bytes, options).map_err(audio_error)?;
+        let net_speech_seconds = prepared.net_speech_seconds();
+        let embedding = self.embed(prepared.speech_samples())?;
+        Ok(SpeechEmbedding {
+            embedding,
+            net_speech_seconds,
+        })
+    }
+
+    /// Combines parts of one speaker's speech into a voiceprint, each weighted by its
+    /// net speech.
+    pub fn voiceprint(&self, parts: &[SpeechEmbedding]) -> Result<Voiceprint> {
+        let samples: Vec<EnrollmentSample<'_>> = parts
+            .iter()
+            .map(|p| EnrollmentSample {
+                embedding: &p.embedding,
+                net_speech_seconds: p.net_speech_seconds,
+            })
+            .collect();
+        Voiceprint::enroll(&self.model_id, &samples).map_err(engine_error)
+    }
+
+    /// Calibrated 0–100 score of `embedding` against `voiceprint` (90 = Voice ID's
+    /// default acceptance threshold, about 1 % false acceptance).
+    pub fn score(&self, voiceprint: &Voiceprint, embedding: &[f32]) -> Result<u8> {
+        let raw = voiceprint
+            .score(&self.model_id, embedding)
+            .map_err(engine_error)?;
+        Ok(self.calibrated(raw))
+    }
+
+    /// Calibrated 0–100 score of a raw cosine; rounds down, so a displayed 90 always
+    /// means the calibrated score reached 90.
+    pub fn calibrated(&self, raw_cosine: f32) -> u8 {
+        self.calibration
+            .score(f64::from(raw_cosine))
+            .floor()
+            .clamp(0.0, 100.0) as u8
+    }
+
+    /// Parses a stored voiceprint, refusing one from another model (its scores would
+    /// mean nothing).
+    pub fn parse_voiceprint(&self, bytes: &[u8]) -> Result<Voiceprint> {
+        let vp = Voiceprint::from_bytes(bytes).map_err(engine_error)?;
+        if vp.model() != self.model_id {
+            return Err(Error::Internal(format!(
+                "a stored voiceprint was made by model {:?}, but this server runs {:?}; re-enroll",
+                vp.model(),
+                self.model_id
+            )));
+        }
+        Ok(vp)
+    }
+}
+
+fn engine_thread(embedder: &dyn Embedder, jobs: &Mutex<Receiver<EmbedJob>>) {
+    loop {
+        // Hold the lock only to take one job, so the other threads can take theirs.
+        let job = {
+            let jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.recv()
+        };
+        let Ok(job) = job else { return };
+        // A panic inside the model must not take the thread (and its queue) down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            embedder.embed(&job.speech_16k)
+        }))
+        .unwrap_or_else(|_| Err(EngineError::Inference("the model panicked".into())));
+        // The caller may have given up; nothing to do then.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Audio problems are the caller's input: a validation error with the reason.
+fn audio_error(e: AudioError) -> Error {
+    Error::Validation(format!("audio: {e}"))
+}
+
+fn engine_error(e: EngineError) -> Error {
+    match e {
+        EngineError::Audio(a) => audio_error(a),
+        EngineError::TooShort(m) => Error::Validation(format!("audio too short: {m}")),
+        other => Error::Internal(format!("speaker model: {other}")),
+    }
+}
