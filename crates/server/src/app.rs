@@ -119,12 +119,16 @@ async fn health(State(state): State<AppState>) -> Response {
     })
     .await;
     match probe {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            "{\"status\":\"ok\"}",
-        )
-            .into_response(),
+        Ok(Ok(())) => {
+            // Whether biometric operations can run: the model is named, or null.
+            let speaker_model = state.service.biometrics().ok().map(|b| b.model_id().to_owned());
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({"status": "ok", "speaker_model": speaker_model}).to_string(),
+            )
+                .into_response()
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "health check: store unavailable");
             (

@@ -24,7 +24,73 @@ pub struct Config {
     pub voiceid: VoiceIdSection,
     pub quotas: QuotasSection,
     pub throttling: ThrottlingSection,
+    pub engine: EngineSection,
+    pub sessions: SessionsSection,
+    pub jobs: JobsSection,
+    pub antispoof: AntispoofSection,
     pub log: LogSection,
+}
+
+/// `[engine]`: the speaker model.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub model: String,
+    pub models_dir: PathBuf,
+    pub workers: usize,
+    pub required: bool,
+}
+
+/// `[sessions]`: live call sessions and their audio streams.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    pub max_sessions_per_domain: u64,
+    pub max_audio_seconds: f64,
+    pub idle_timeout_seconds: u64,
+    pub result_ttl_hours: f64,
+}
+
+/// `[jobs]`: batch jobs and the object store they read and write.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    pub workers: usize,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    pub s3_allow_http: bool,
+}
+
+// The object-store secret never reaches logs or --print-config.
+impl std::fmt::Debug for JobsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsSection")
+            .field("workers", &self.workers)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &if self.s3_secret_access_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("s3_allow_http", &self.s3_allow_http)
+            .finish()
+    }
+}
+
+/// `[antispoof]`: the voice-spoofing countermeasure.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AntispoofSection {
+    pub enabled: bool,
+    pub asvspoof2019_dir: PathBuf,
+    pub asvspoof5_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -197,6 +263,20 @@ impl Config {
         }
         if self.auth.access_key_id.is_empty() != self.auth.secret_access_key.is_empty() {
             return bad("auth.access_key_id and auth.secret_access_key must be set together");
+        }
+        if !["campplus", "ge2e"].contains(&self.engine.model.to_ascii_lowercase().as_str()) {
+            return bad("engine.model must be \"campplus\" or \"ge2e\"");
+        }
+        let sessions = &self.sessions;
+        if sessions.max_sessions_per_domain == 0
+            || !(sessions.max_audio_seconds > 0.0)
+            || sessions.idle_timeout_seconds == 0
+            || !(sessions.result_ttl_hours > 0.0)
+        {
+            return bad("sessions limits must be positive");
+        }
+        if self.jobs.s3_access_key_id.is_empty() != self.jobs.s3_secret_access_key.is_empty() {
+            return bad("jobs.s3_access_key_id and jobs.s3_secret_access_key must be set together");
         }
         if self.voiceid.speaker_expiry_days <= 0.0 || self.voiceid.speaker_expiry_days.is_nan() {
             return bad("voiceid.speaker_expiry_days must be positive");

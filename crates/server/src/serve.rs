@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use voiceprint_store::Store;
-use voiceprint_voiceid::VoiceIdService;
+use voiceprint_voiceid::{Biometrics, VoiceIdService};
 
 use crate::auth::{Authenticator, Credentials, NoAuth, SigV4Authenticator};
 use crate::config::{Config, FlagOverrides};
@@ -213,11 +213,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
 
 /// [`start`] over an already opened data directory.
 pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, ServeError> {
-    let service = Arc::new(VoiceIdService::new(
-        data.store.clone(),
-        config.service_config(),
-        &data.token_key,
-    ));
+    let mut service =
+        VoiceIdService::new(data.store.clone(), config.service_config(), &data.token_key);
+    if let Some(biometrics) = load_biometrics(&config).await? {
+        service = service.with_biometrics(biometrics);
+    }
+    let service = Arc::new(service);
     service.resume_background_work()?;
     let auth: Arc<dyn Authenticator> = if config.auth.enabled {
         Arc::new(SigV4Authenticator {
@@ -228,6 +229,7 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         Arc::new(NoAuth)
     };
     let state = AppState {
+        config: Arc::new(config.clone()),
         service: service.clone(),
         auth,
         metrics: Arc::new(Metrics::default()),
@@ -283,6 +285,36 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Loads the speaker model named by `[engine]` on a blocking thread. Missing
+/// weights stop the start only when `engine.required`; otherwise the control plane
+/// runs and biometric operations say the model is not loaded.
+async fn load_biometrics(config: &Config) -> Result<Option<Arc<Biometrics>>, ServeError> {
+    let engine = config.engine.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        Biometrics::load(&engine.models_dir, &engine.model, engine.workers)
+    })
+    .await
+    .map_err(|e| ServeError::Server(std::io::Error::other(e)))?;
+    match loaded {
+        Ok(biometrics) => {
+            tracing::info!(
+                model = biometrics.model_id(),
+                workers = biometrics.workers(),
+                "speaker model loaded"
+            );
+            Ok(Some(Arc::new(biometrics)))
+        }
+        Err(e) if config.engine.required => Err(ServeError::Config(format!(
+            "engine.required is set and the speaker model did not load: {e}"
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, models_dir = %config.engine.models_dir.display(),
+                "speaker model not loaded; sessions and jobs will fail until it is (run scripts/fetch-models.sh)");
+            Ok(None)
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,9 @@ use crate::throttle::Throttle;
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The effective configuration (sessions, jobs and antispoof sections are read
+    /// by their handlers).
+    pub config: Arc<crate::config::Config>,
     pub service: Arc<VoiceIdService>,
     pub auth: Arc<dyn Authenticator>,
     pub metrics: Arc<Metrics>,
