@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/fetch-models.sh
 cargo build --release --locked -p voiceprint
 export VOICEPRINT_MODELS_DIR=${VOICEPRINT_MODELS_DIR:-$PWD/models}
+# The server reads [engine] models_dir; the weights were just fetched, so a load
+# failure should stop the start rather than leave sessions and jobs failing.
+export VOICEPRINT__ENGINE__MODELS_DIR=${VOICEPRINT__ENGINE__MODELS_DIR:-$VOICEPRINT_MODELS_DIR}
+export VOICEPRINT__ENGINE__REQUIRED=${VOICEPRINT__ENGINE__REQUIRED:-true}
 exec target/release/voiceprint serve "$@"
