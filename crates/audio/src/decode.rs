@@ -242,15 +242,19 @@ fn wav_header_rate(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]]))
 }
 
-/// WAVs written to a pipe (recorders, `ffmpeg ... -f wav -`) cannot seek back to fill in
-/// their sizes and leave 0 or 0xFFFFFFFF: such a `data` chunk runs to the end of the
-/// file. Rewrites those sizes in place; returns whether it did (the length is then
+/// WAVs written to a pipe (recorders, `ffmpeg ... -f wav -`, `espeak-ng --stdout`)
+/// cannot seek back to fill in their sizes and leave a placeholder: 0, 0xFFFFFFFF, or
+/// (espeak-ng) 0x7FFFF000. Any declared size of 2 GiB − 64 KiB or more is taken as
+/// such a placeholder (a real chunk that large is hours past any accepted length):
+/// the `data` chunk then runs to the end of the file. Rewrites those sizes in place; returns whether it did (the length is then
 /// unknown, so no truncation check applies).
 fn patch_unsized_wav(bytes: &mut [u8]) -> bool {
     let Some(&(pos, _, len)) = wav_chunks(bytes).iter().find(|(_, id, _)| id == b"data") else {
         return false;
     };
-    if len != 0 && len != u32::MAX {
+    /// Smallest declared size read as a streaming placeholder.
+    const PLACEHOLDER_MIN: u32 = 0x7FFF_0000;
+    if len != 0 && len < PLACEHOLDER_MIN {
         return false;
     }
     let rest = u32::try_from(bytes.len() - (pos + 8)).unwrap_or(u32::MAX);

@@ -421,7 +421,8 @@ fn piped_wavs_with_unknown_sizes_decode_to_the_end() {
     let signal = tone(440.0, 0.5, 16_000, 1.0);
     let wav = wav_bytes(&signal, 16_000, 1, 16, false);
     let data = wav.windows(4).position(|w| w == b"data").unwrap();
-    for sentinel in [0u32, u32::MAX] {
+    // 0x7FFFF000 is what `espeak-ng --stdout` writes.
+    for sentinel in [0u32, u32::MAX, 0x7FFF_F000] {
         let mut piped = wav.clone();
         piped[4..8].copy_from_slice(&sentinel.to_le_bytes());
         piped[data + 4..data + 8].copy_from_slice(&sentinel.to_le_bytes());
