@@ -18,6 +18,7 @@
 
 mod crypto;
 pub mod keyring;
+mod rows;
 pub mod sqlite;
 
 pub use keyring::{

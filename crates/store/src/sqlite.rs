@@ -34,10 +34,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use zeroize::Zeroizing;
 
-use crate::crypto::{self, DataKey};
-use crate::keyring::{Keyring, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV};
+use crate::crypto::DataKey;
+use crate::keyring::{Keyring, DEFAULT_KEY};
+pub use crate::rows::KeyGeneration;
+use crate::rows::{self, kind_code, open_row, seal_row, DomainKeys, GenKey, RawRow, WrappedKeys};
 use crate::{Kind, Record, Result, Store, StoreError, Write};
 
 /// File name of the database inside the data directory.
@@ -96,33 +97,6 @@ const ROW_COLUMNS_NO_VOICEPRINT: &str =
      sensitive_nonce, sensitive_ct, voiceprint_nonce, \
      CASE WHEN voiceprint_ct IS NULL THEN NULL ELSE x'' END";
 
-fn kind_code(kind: Kind) -> i64 {
-    match kind {
-        Kind::Domain => 1,
-        Kind::Watchlist => 2,
-        Kind::Speaker => 3,
-        Kind::Fraudster => 4,
-        Kind::SpeakerEnrollmentJob => 5,
-        Kind::FraudsterRegistrationJob => 6,
-        Kind::Session => 7,
-        Kind::ClientToken => 8,
-    }
-}
-
-fn kind_from_code(code: i64) -> Result<Kind> {
-    Ok(match code {
-        1 => Kind::Domain,
-        2 => Kind::Watchlist,
-        3 => Kind::Speaker,
-        4 => Kind::Fraudster,
-        5 => Kind::SpeakerEnrollmentJob,
-        6 => Kind::FraudsterRegistrationJob,
-        7 => Kind::Session,
-        8 => Kind::ClientToken,
-        other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
-    })
-}
-
 fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -136,61 +110,6 @@ impl From<rusqlite::Error> for StoreError {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the store; SQLite keeps the data consistent.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A data key generation and the name of the master key that wraps it.
-pub type KeyGeneration = (i64, String);
-
-/// One generation of a domain's data key.
-struct GenKey {
-    generation: i64,
-    kms_key_id: String,
-    key: DataKey,
-}
-
-/// A domain's keys as cached: the current one and, during a rotation, the next.
-struct DomainKeys {
-    current: GenKey,
-    next: Option<GenKey>,
-}
-
-impl DomainKeys {
-    /// The key new writes use.
-    fn write_key(&self) -> &GenKey {
-        self.next.as_ref().unwrap_or(&self.current)
-    }
-
-    fn by_generation(&self, generation: i64) -> Option<&GenKey> {
-        std::iter::once(&self.current)
-            .chain(self.next.as_ref())
-            .find(|k| k.generation == generation)
-    }
-}
-
-/// A `domain_keys` row, still wrapped.
-struct WrappedKeys {
-    generation: i64,
-    kms_key_id: String,
-    wrapped_key: Vec<u8>,
-    wrap_nonce: Vec<u8>,
-    next: Option<(i64, String, Vec<u8>, Vec<u8>)>,
-}
-
-/// A `records` row as read, before decryption.
-struct RawRow {
-    kind: i64,
-    domain_id: String,
-    id: String,
-    alt_key_hash: Option<Vec<u8>>,
-    attributes: String,
-    key_generation: i64,
-    sensitive_nonce: Vec<u8>,
-    sensitive_ct: Vec<u8>,
-    voiceprint_nonce: Option<Vec<u8>>,
-    voiceprint_ct: Option<Vec<u8>>,
-    /// Read by a listing that does not want voiceprints: `voiceprint_ct` is only a
-    /// presence marker (empty), not decrypted, and the record gets `None`.
-    skip_voiceprint: bool,
 }
 
 impl RawRow {
@@ -217,171 +136,6 @@ impl RawRow {
             ..Self::from_sql(r)?
         })
     }
-}
-
-/// Plaintext of `sensitive_ct`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SensitivePlain {
-    alt_key: Option<String>,
-    sensitive: serde_json::Value,
-}
-
-fn wrap_aad(domain_id: &str, kms_key_id: &str, generation: i64) -> Vec<u8> {
-    crypto::aad(
-        "voiceprint domain data key v1",
-        &[
-            domain_id.as_bytes(),
-            kms_key_id.as_bytes(),
-            &generation.to_be_bytes(),
-        ],
-    )
-}
-
-fn sensitive_aad(
-    kind: i64,
-    domain_id: &str,
-    id: &str,
-    generation: i64,
-    attributes: &str,
-    has_voiceprint: bool,
-) -> Vec<u8> {
-    crypto::aad(
-        "voiceprint sensitive v1",
-        &[
-            &kind.to_be_bytes(),
-            domain_id.as_bytes(),
-            id.as_bytes(),
-            &generation.to_be_bytes(),
-            attributes.as_bytes(),
-            &[u8::from(has_voiceprint)],
-        ],
-    )
-}
-
-fn voiceprint_aad(kind: i64, domain_id: &str, id: &str, generation: i64) -> Vec<u8> {
-    crypto::aad(
-        "voiceprint voiceprint v1",
-        &[
-            &kind.to_be_bytes(),
-            domain_id.as_bytes(),
-            id.as_bytes(),
-            &generation.to_be_bytes(),
-        ],
-    )
-}
-
-/// The sealed columns of one row.
-struct SealedRow {
-    alt_key_hash: Option<Vec<u8>>,
-    attributes: String,
-    sensitive_nonce: Vec<u8>,
-    sensitive_ct: Vec<u8>,
-    voiceprint: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-/// Seal `r` (whose `attributes` are already serialised as `attributes`) under `key`.
-fn seal_row(key: &GenKey, r: Record, attributes: String) -> Result<SealedRow> {
-    let Record {
-        kind,
-        domain_id,
-        id,
-        alt_key,
-        sensitive,
-        voiceprint,
-        ..
-    } = r;
-    let (kind, domain_id, id, voiceprint) = (
-        kind_code(kind),
-        domain_id.as_str(),
-        id.as_str(),
-        voiceprint.as_deref(),
-    );
-    let g = key.generation;
-    let alt_key_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
-    let plain = Zeroizing::new(
-        serde_json::to_vec(&SensitivePlain { alt_key, sensitive })
-            .map_err(|e| StoreError::Corrupt(format!("sensitive attributes: {e}")))?,
-    );
-    let (sensitive_nonce, sensitive_ct) = key.key.seal(
-        &sensitive_aad(kind, domain_id, id, g, &attributes, voiceprint.is_some()),
-        &plain,
-    )?;
-    let voiceprint = voiceprint
-        .map(|v| key.key.seal(&voiceprint_aad(kind, domain_id, id, g), v))
-        .transpose()?;
-    Ok(SealedRow {
-        alt_key_hash,
-        attributes,
-        sensitive_nonce,
-        sensitive_ct,
-        voiceprint,
-    })
-}
-
-/// Decrypt and check a row under the key of its generation.
-fn open_row(raw: RawRow, key: &GenKey) -> Result<Record> {
-    let what = || format!("record {}/{} (kind {})", raw.domain_id, raw.id, raw.kind);
-    let crypto_err = |e: StoreError| match e {
-        StoreError::Crypto(m) => StoreError::Crypto(format!("{}: {m}", what())),
-        other => other,
-    };
-    let kind = kind_from_code(raw.kind)?;
-    let has_voiceprint = raw.voiceprint_ct.is_some();
-    let plain = Zeroizing::new(
-        key.key
-            .open(
-                &raw.sensitive_nonce,
-                &sensitive_aad(
-                    raw.kind,
-                    &raw.domain_id,
-                    &raw.id,
-                    raw.key_generation,
-                    &raw.attributes,
-                    has_voiceprint,
-                ),
-                raw.sensitive_ct,
-            )
-            .map_err(crypto_err)?,
-    );
-    let SensitivePlain { alt_key, sensitive } = serde_json::from_slice(&plain)
-        .map_err(|e| StoreError::Corrupt(format!("{}: sensitive part: {e}", what())))?;
-    let expected_hash = alt_key.as_deref().map(|a| key.key.alt_key_hash(a));
-    if expected_hash != raw.alt_key_hash {
-        return Err(StoreError::Corrupt(format!(
-            "{}: alt-key hash does not match",
-            what()
-        )));
-    }
-    let attributes = serde_json::from_str(&raw.attributes)
-        .map_err(|e| StoreError::Corrupt(format!("{}: attributes: {e}", what())))?;
-    let voiceprint = match (raw.voiceprint_nonce, raw.voiceprint_ct) {
-        (Some(_), Some(_)) if raw.skip_voiceprint => None,
-        (Some(n), Some(ct)) => Some(
-            key.key
-                .open(
-                    &n,
-                    &voiceprint_aad(raw.kind, &raw.domain_id, &raw.id, raw.key_generation),
-                    ct,
-                )
-                .map_err(crypto_err)?,
-        ),
-        (None, None) => None,
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "{}: voiceprint nonce without ciphertext",
-                what()
-            )))
-        }
-    };
-    Ok(Record {
-        kind,
-        domain_id: raw.domain_id,
-        id: raw.id,
-        alt_key,
-        attributes,
-        sensitive,
-        voiceprint,
-    })
 }
 
 /// Where a queued batch's outcome is left for its caller.
@@ -582,35 +336,6 @@ impl SqliteStore {
         result
     }
 
-    fn unwrap_key(
-        &self,
-        domain_id: &str,
-        generation: i64,
-        kms_key_id: &str,
-        wrapped: &[u8],
-        nonce: &[u8],
-    ) -> Result<GenKey> {
-        let master = self.keyring.key(kms_key_id)?;
-        let bytes = crypto::open_with(&crypto::master_cipher(master.bytes()), nonce, &wrap_aad(domain_id, kms_key_id, generation), wrapped)
-            .map_err(|_| {
-                StoreError::Crypto(format!(
-                    "the data key of domain {domain_id} does not decrypt under master key '{kms_key_id}': \
-                     the keyring holds a different key than the one this database was written with \
-                     (check {} or {MASTER_KEY_ENV} / {MASTER_KEY_FILE_ENV})",
-                    self.keyring.path().display()
-                ))
-            })?;
-        let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            StoreError::Corrupt(format!("data key of domain {domain_id} is not 32 bytes"))
-        })?;
-        let bytes = Zeroizing::new(bytes);
-        Ok(GenKey {
-            generation,
-            kms_key_id: kms_key_id.to_string(),
-            key: DataKey::new(&bytes),
-        })
-    }
-
     fn wrap_key(
         &self,
         domain_id: &str,
@@ -618,13 +343,7 @@ impl SqliteStore {
         kms_key_id: &str,
         key: &[u8; 32],
     ) -> Result<(Vec<u8>, Vec<u8>)> {
-        let master = self.keyring.key(kms_key_id)?;
-        let (nonce, ct) = crypto::seal_with(
-            &crypto::master_cipher(master.bytes()),
-            &wrap_aad(domain_id, kms_key_id, generation),
-            key,
-        )?;
-        Ok((ct, nonce))
+        rows::wrap_key(&self.keyring, domain_id, generation, kms_key_id, key)
     }
 
     fn read_wrapped(conn: &Connection, domain_id: &str) -> Result<Option<WrappedKeys>> {
@@ -644,20 +363,7 @@ impl SqliteStore {
     }
 
     fn unwrap_all(&self, domain_id: &str, w: &WrappedKeys) -> Result<DomainKeys> {
-        let current = self.unwrap_key(
-            domain_id,
-            w.generation,
-            &w.kms_key_id,
-            &w.wrapped_key,
-            &w.wrap_nonce,
-        )?;
-        let next = match &w.next {
-            Some((g, kms, wrapped, nonce)) => {
-                Some(self.unwrap_key(domain_id, *g, kms, wrapped, nonce)?)
-            }
-            None => None,
-        };
-        Ok(DomainKeys { current, next })
+        rows::unwrap_all(&self.keyring, domain_id, w)
     }
 
     /// Unwrap every domain's keys into the cache. A key missing from the keyring is
@@ -938,23 +644,7 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let w = Self::read_wrapped(&tx, domain_id)?
             .ok_or_else(|| StoreError::NoDomainKey(domain_id.to_string()))?;
-        let (generation, bytes) = match &w.next {
-            // Resume the interrupted rotation with its key, re-wrapped if needed.
-            Some((g, kms, wrapped, nonce)) => {
-                let bytes = crypto::open_with(
-                    &crypto::master_cipher(self.keyring.key(kms)?.bytes()),
-                    nonce,
-                    &wrap_aad(domain_id, kms, *g),
-                    wrapped,
-                )?;
-                let bytes: [u8; 32] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("data key length".into()))?;
-                (*g, Zeroizing::new(bytes))
-            }
-            None => (w.generation + 1, DataKey::random_bytes()),
-        };
+        let (generation, bytes) = rows::rotation_key(&self.keyring, domain_id, &w)?;
         let (wrapped, nonce) = self.wrap_key(domain_id, generation, kms_key_id, &bytes)?;
         tx.execute(
             "UPDATE domain_keys SET next_generation = ?2, next_kms_key_id = ?3, next_wrapped_key = ?4, \
