@@ -51,6 +51,11 @@ enum Command {
     Cohort(commands::cohort::CohortCommand),
     /// Measure embedding throughput (audio seconds per CPU second).
     Bench(commands::bench::BenchArgs),
+    /// Score files with the voice spoofing countermeasure (risk 0–100, one JSON line each).
+    Spoof(commands::spoof::SpoofArgs),
+    /// Batch enrollment / fraudster registration jobs on a running server.
+    #[command(subcommand)]
+    Jobs(commands::jobs::JobsCommand),
     /// Run the Amazon Voice ID compatible API server.
     Serve(commands::serve::ServeArgs),
     /// Administrative tasks on a server data directory.
@@ -75,6 +80,8 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Cohort(cmd) => commands::cohort::run(cmd),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Spoof(args) => commands::spoof::run(args),
+        Command::Jobs(cmd) => commands::jobs::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
         Command::Admin(cmd) => commands::serve::run_admin(cmd),
     };

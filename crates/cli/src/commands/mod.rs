@@ -6,7 +6,9 @@ pub mod cohort;
 pub mod compare;
 pub mod embed;
 pub mod eval;
+pub mod jobs;
 pub mod serve;
+pub mod spoof;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
