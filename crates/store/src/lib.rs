@@ -9,8 +9,10 @@
 //! PostgreSQL later; every write is durable when the call returns.
 //!
 //! Implementations: [`SqliteStore`] (see [`sqlite`] for durability, real
-//! deletion, encryption, group commit and crash-safe key rotation) over master
-//! keys from a [`Keyring`] (file or `VOICEPRINT_MASTER_KEY[_FILE]`; see [`keyring`]).
+//! deletion, encryption, group commit and crash-safe key rotation) and
+//! [`PostgresStore`] (several nodes over one PostgreSQL database; see [`pg`]),
+//! both sealing rows identically (`rows.rs`) under master keys from a [`Keyring`]
+//! (file or `VOICEPRINT_MASTER_KEY[_FILE]`; see [`keyring`]).
 //!
 //! What it does not do: Voice ID rules; several processes writing one data
 //! directory (one server owns it); picking up keys added to the keyring file while
@@ -18,12 +20,14 @@
 
 mod crypto;
 pub mod keyring;
+pub mod pg;
 mod rows;
 pub mod sqlite;
 
 pub use keyring::{
     default_key_from_env, Keyring, MasterKey, DEFAULT_KEY, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV,
 };
+pub use pg::PostgresStore;
 pub use sqlite::{KeyGeneration, SqliteStore, DB_FILE, ROTATE_BATCH};
 
 /// What kind of row a [`Record`] is. Ids are unique per (domain, kind).
