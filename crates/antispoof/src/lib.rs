@@ -158,6 +158,16 @@ impl SpoofDetector {
         self
     }
 
+    /// The ASVspoof 2019 LA model (for per-model evaluation).
+    pub fn model_2019(&self) -> &Aasist {
+        &self.la2019
+    }
+
+    /// The ASVspoof 5 model (for per-model evaluation).
+    pub fn model_asvspoof5(&self) -> &Aasist {
+        &self.asvspoof5
+    }
+
     pub fn calibration(&self) -> Calibration {
         self.calibration
     }
