@@ -19,6 +19,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
+    pub store: StoreSection,
     pub auth: AuthSection,
     pub aws: AwsSection,
     pub voiceid: VoiceIdSection,
@@ -29,6 +30,22 @@ pub struct Config {
     pub jobs: JobsSection,
     pub antispoof: AntispoofSection,
     pub log: LogSection,
+}
+
+/// `[store]`: where records live.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Empty = SQLite in the data directory; else a PostgreSQL connection string.
+    pub database_url: String,
+}
+
+// The connection string may carry a password: show only which backend it is.
+impl std::fmt::Debug for StoreSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = if self.database_url.is_empty() { "sqlite (data_dir)" } else { "postgresql (<redacted url>)" };
+        f.debug_struct("StoreSection").field("database_url", &backend).finish()
+    }
 }
 
 /// `[engine]`: the speaker model.
@@ -175,6 +192,7 @@ pub struct FlagOverrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub no_auth: bool,
+    pub database_url: Option<String>,
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -243,6 +261,9 @@ impl Config {
         }
         if flags.no_auth {
             config.auth.enabled = false;
+        }
+        if let Some(url) = &flags.database_url {
+            config.store.database_url = url.clone();
         }
         config.validate()?;
         Ok(config)
@@ -357,6 +378,7 @@ mod tests {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: None,
             no_auth: true,
+            database_url: Some("postgres://vp:hunter2@db:5432/vp".into()),
         };
         let c = Config::load(Some(&file), env, &flags).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0".parse().unwrap()); // flag beats file
@@ -364,6 +386,9 @@ mod tests {
         assert_eq!(c.quotas.domains, 7); // file beats defaults
         assert_eq!(c.aws.region, "eu-west-2");
         assert!(!c.auth.enabled);
+        // The database URL comes from the flag and never shows its password.
+        assert_eq!(c.store.database_url, "postgres://vp:hunter2@db:5432/vp");
+        assert!(!format!("{c:?}").contains("hunter2"));
 
         let typo = vec![("VOICEPRINT__SERVER__LISTN".to_string(), "x".to_string())];
         assert!(Config::load(None, typo, &FlagOverrides::default()).is_err());

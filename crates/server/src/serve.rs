@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Accept unsigned requests. For local experiments only; never the default.
     #[arg(long)]
     pub no_auth: bool,
+    /// PostgreSQL connection string: several nodes share one database [config: store.database_url, default: SQLite in the data dir].
+    #[arg(long, env = "VOICEPRINT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -46,6 +49,7 @@ impl ServeArgs {
                 listen: self.listen,
                 data_dir: self.data_dir.clone(),
                 no_auth: self.no_auth,
+                database_url: self.database_url.clone(),
             },
         )
     }
@@ -98,11 +102,16 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The store of a data directory: SQLite + keyring (created on first start; the
-/// default master key may come from VOICEPRINT_MASTER_KEY / _FILE instead).
-fn open_store(dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
+/// The store: SQLite in the data directory, or PostgreSQL when a database URL is
+/// configured. The keyring always lives in the data directory (created on first
+/// start; the default master key may come from VOICEPRINT_MASTER_KEY / _FILE).
+fn open_store(dir: &Path, database_url: &str) -> Result<Arc<dyn Store>, ServeError> {
     let keyring = voiceprint_store::Keyring::open_or_create(dir)?;
-    Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
+    if database_url.is_empty() {
+        Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
+    } else {
+        Ok(Arc::new(voiceprint_store::PostgresStore::connect(database_url, keyring)?))
+    }
 }
 
 /// Open (creating on first start) the store, keyring, credentials and server secret.
@@ -114,7 +123,7 @@ pub fn open_data_dir(config: &Config) -> Result<DataDir, ServeError> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
-    let store = open_store(dir)?;
+    let store = open_store(dir, &config.store.database_url)?;
 
     let secret_path = dir.join("server-secret");
     let token_key = match std::fs::read_to_string(&secret_path) {
@@ -402,7 +411,7 @@ pub fn seed_speakers(args: SeedArgs) -> Result<String, ServeError> {
         &FlagOverrides {
             listen: None,
             data_dir: args.data_dir.clone(),
-            no_auth: false,
+            ..Default::default()
         },
     )?;
     let data = open_data_dir(&config)?;

@@ -14,6 +14,7 @@ async fn server(no_auth: bool, max_body: usize) -> RunningServer {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: None,
         no_auth,
+        ..Default::default()
     };
     let env = vec![(
         "VOICEPRINT__SERVER__MAX_BODY_BYTES".to_string(),
