@@ -15,7 +15,7 @@ use axum::Router;
 use crate::auth::SignedRequest;
 use crate::aws_json::AwsRequest;
 use crate::error::{ApiError, AWS_JSON};
-use crate::ops::{self, OPERATIONS};
+use crate::ops::{self, EXTENSION_OPERATIONS, OPERATIONS};
 use crate::state::AppState;
 
 /// Build the router over `state`.
@@ -25,7 +25,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(fallback)
-        .with_state(state)
+        .with_state(state.clone())
+        // Live call audio (native WebSocket, Twilio Media Streams, HTTP POST).
+        .merge(crate::stream::routes(state))
 }
 
 /// A request id only has to be unique, not secret: the thread-local CSPRNG avoids
@@ -47,7 +49,13 @@ async fn api(State(state): State<AppState>, request: Request) -> Response {
             let op = r
                 .target
                 .as_deref()
-                .and_then(|t| OPERATIONS.iter().copied().find(|o| *o == t))
+                .and_then(|t| {
+                    OPERATIONS
+                        .iter()
+                        .chain(&EXTENSION_OPERATIONS)
+                        .copied()
+                        .find(|o| *o == t)
+                })
                 .unwrap_or("-");
             (op, handle(&state, op, r).await)
         }

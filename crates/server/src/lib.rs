@@ -25,6 +25,7 @@ pub mod metrics;
 mod ops;
 pub mod serve;
 pub mod state;
+pub mod stream;
 pub mod throttle;
 
 pub use config::Config;

@@ -21,6 +21,10 @@ use serde::Deserialize;
 
 /// The model file, as shipped with botocore.
 pub const MODEL_JSON: &str = include_str!("../model/voice-id-service-2.json");
+/// voiceprint's extension operations (live call sessions), in the same botocore
+/// form; merged into [`MODEL_JSON`] so they are validated like the rest. Also the
+/// file a boto3 client loads to call them (docs/SESSIONS.md).
+pub const EXTENSION_MODEL_JSON: &str = include_str!("../model/voiceprint-sessions.json");
 
 /// Why a service model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,8 @@ pub enum ShapeKind {
     },
     Boolean,
     Timestamp,
+    /// `double` / `float` (only in the extension model's outputs).
+    Double,
 }
 
 #[derive(Debug)]
@@ -153,13 +159,28 @@ impl ServiceModel {
         static MODEL: OnceLock<ServiceModel> = OnceLock::new();
         // The file is compiled in and covered by tests, so failing here is a build defect.
         MODEL.get_or_init(|| {
-            ServiceModel::from_json(MODEL_JSON).expect("embedded Voice ID model is valid")
+            ServiceModel::from_json_with_extensions(MODEL_JSON, &[EXTENSION_MODEL_JSON])
+                .expect("embedded Voice ID model is valid")
         })
     }
 
     /// Parse and resolve a botocore service model.
     pub fn from_json(text: &str) -> Result<ServiceModel, ModelError> {
-        let raw: RawModel = serde_json::from_str(text)?;
+        Self::from_json_with_extensions(text, &[])
+    }
+
+    /// [`ServiceModel::from_json`] plus the operations and shapes of `extensions`
+    /// (models in the same form that may refer to the base model's shapes).
+    pub fn from_json_with_extensions(
+        text: &str,
+        extensions: &[&str],
+    ) -> Result<ServiceModel, ModelError> {
+        let mut raw: RawModel = serde_json::from_str(text)?;
+        for extension in extensions {
+            let more: RawModel = serde_json::from_str(extension)?;
+            raw.operations.extend(more.operations);
+            raw.shapes.extend(more.shapes);
+        }
         // Stable ids: shapes in name order.
         let mut names: Vec<&String> = raw.shapes.keys().collect();
         names.sort();
@@ -228,6 +249,7 @@ impl ServiceModel {
                 },
                 "boolean" => ShapeKind::Boolean,
                 "timestamp" => ShapeKind::Timestamp,
+                "double" | "float" => ShapeKind::Double,
                 other => {
                     return Err(ModelError::UnsupportedType {
                         shape: (*name).clone(),
@@ -371,8 +393,11 @@ mod tests {
     #[test]
     fn embedded_model_has_the_29_operations_and_compiles_every_pattern() {
         let m = ServiceModel::embedded();
-        assert_eq!(m.operation_names().len(), 29);
-        for op in crate::OPERATIONS {
+        assert_eq!(
+            m.operation_names().len(),
+            29 + crate::ops::EXTENSION_OPERATIONS.len()
+        );
+        for op in crate::OPERATIONS.iter().chain(&crate::ops::EXTENSION_OPERATIONS) {
             assert!(m.operation(op).is_some(), "model lacks {op}");
         }
         let patterns = m

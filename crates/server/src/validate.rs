@@ -184,6 +184,7 @@ impl Walker<'_> {
             (ShapeKind::Boolean, Value::Bool(_)) => {}
             // awsJson timestamps are epoch seconds; SDKs send numbers.
             (ShapeKind::Timestamp, Value::Number(_)) => {}
+            (ShapeKind::Double, Value::Number(_)) => {}
             (kind, _) => {
                 let expected = match kind {
                     ShapeKind::Structure(_) | ShapeKind::Map { .. } => "a JSON object",
@@ -192,6 +193,7 @@ impl Walker<'_> {
                     ShapeKind::Integer { .. } => "an integer",
                     ShapeKind::Boolean => "a boolean",
                     ShapeKind::Timestamp => "a timestamp (epoch seconds)",
+                    ShapeKind::Double => "a number",
                 };
                 self.fail(format_args!("Member must be {expected}"));
             }

@@ -29,6 +29,7 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 mod service;
+pub mod sessions;
 mod token;
 pub mod types;
 

@@ -1374,23 +1374,10 @@ impl VoiceIdService {
 
     // ---------- sessions ----------
 
-    /// Live sessions arrive with issue 8; until then this validates the domain and
-    /// looks the session up through `Kind::Session` (by SessionId, or by name via
-    /// the alt key), so an unknown session is ResourceNotFound(SESSION).
+    /// EvaluateSession: the session's cached or newly computed results (see
+    /// `crate::sessions`, which owns session rows).
     pub fn evaluate_session(&self, req: EvaluateSessionRequest) -> Result<EvaluateSessionResponse> {
-        self.domain_record(&req.domain_id)?;
-        let rec = if is_generated_id(&req.session_name_or_id) {
-            self.store
-                .get(Kind::Session, &req.domain_id, &req.session_name_or_id)?
-        } else {
-            self.store
-                .get_by_alt_key(Kind::Session, &req.domain_id, &req.session_name_or_id)?
-        };
-        let rec = rec
-            .ok_or_else(|| Error::not_found(ResourceType::Session, "The session does not exist"))?;
-        let mut resp: EvaluateSessionResponse = decode(&rec.attributes)?;
-        resp.domain_id = req.domain_id;
-        Ok(resp)
+        self.evaluate_session_results(req)
     }
 
     // ---------- tags ----------

@@ -498,3 +498,263 @@ pub struct EvaluateSessionResponse {
 /// Output shape of operations that return `{}` or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Empty {}
+
+// ---------- live call sessions (voiceprint extension operations; issue 8) ----------
+//
+// Shapes modelled on the private session API Amazon Connect uses (voiceid-api.md
+// §1.8), exposed as `VoiceID.StartSession`, `UpdateSession`, `DescribeSession`,
+// `EndSession`, `EnrollBySession` and `RegisterFraudsterBySession`.
+
+/// `StreamingStatus` of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamingStatus {
+    /// Started, no audio received yet.
+    PendingConfiguration,
+    /// Audio is being (or has been) received and the session has not ended.
+    Ongoing,
+    /// Ended (EndSession, end of the audio stream, or idle timeout); no more audio.
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthenticationConfiguration {
+    pub acceptance_threshold: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudDetectionConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub risk_threshold: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub watchlist_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamingConfiguration {
+    /// Net speech needed before authentication and fraud results (5–10 s).
+    pub authentication_minimum_speech_in_seconds: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartSessionRequest {
+    pub domain_id: String,
+    pub session_name: String,
+    /// CustomerSpeakerId or GeneratedSpeakerId of the caller, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub speaker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub authentication_configuration: Option<AuthenticationConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fraud_detection_configuration: Option<FraudDetectionConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streaming_configuration: Option<StreamingConfiguration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateSessionRequest {
+    pub domain_id: String,
+    pub session_name_or_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub speaker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub authentication_configuration: Option<AuthenticationConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fraud_detection_configuration: Option<FraudDetectionConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streaming_configuration: Option<StreamingConfiguration>,
+}
+
+/// DescribeSession and EndSession input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionRequest {
+    pub domain_id: String,
+    pub session_name_or_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnrollBySessionRequest {
+    pub domain_id: String,
+    pub session_name_or_id: String,
+    /// `SKIP` (default) or `OVERWRITE`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub existing_enrollment_action: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterFraudsterBySessionRequest {
+    pub domain_id: String,
+    pub session_name_or_id: String,
+    /// Watchlists to register the fraudster in (default: the domain's default watchlist).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub watchlist_ids: Option<Vec<String>>,
+    /// `SKIP` (default) or `REGISTER_AS_NEW`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duplicate_registration_action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fraudster_similarity_threshold: Option<u8>,
+}
+
+/// Start and end of the audio behind a result (epoch seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AudioProgress {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_ended_at: Option<Timestamp>,
+}
+
+/// `EnrollmentRequestDetails.Status` (Streams' `VoiceIdEnrollmentRequestStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnrollmentRequestStatus {
+    NotEnoughSpeech,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnrollmentRequestDetails {
+    pub status: EnrollmentRequestStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+    /// `NEW_ENROLLMENT`, `ENROLLMENT_OVERWRITE` or `DUPLICATE_SKIPPED` once completed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enrollment_outcome: Option<String>,
+}
+
+/// A live call session as DescribeSession reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Session {
+    pub session_id: String,
+    pub session_name: String,
+    pub domain_id: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub customer_speaker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generated_speaker_id: Option<String>,
+    pub authentication_configuration: AuthenticationConfiguration,
+    pub fraud_detection_configuration: FraudDetectionConfiguration,
+    pub streaming_configuration: StreamingConfiguration,
+    pub streaming_status: StreamingStatus,
+    /// Net speech received so far (voice-activity detected, seconds).
+    pub net_speech_seconds: f64,
+    pub audio_progress: AudioProgress,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enrollment_request_details: Option<EnrollmentRequestDetails>,
+    /// When an ENDED session's record and results are deleted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionResponse {
+    pub session: Session,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartSessionResponse {
+    pub session: Session,
+    /// Bearer token for this session's audio endpoints, for clients that cannot
+    /// sign requests (Twilio customParameters `StreamToken`). Returned once.
+    pub stream_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnrollBySessionResponse {
+    pub status: EnrollmentRequestStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generated_speaker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enrollment_outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterFraudsterBySessionResponse {
+    pub generated_fraudster_id: String,
+    /// `NEW_REGISTRATION` or `DUPLICATE_SKIPPED`.
+    pub registration_status: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fraudster_similarity_score: Option<u8>,
+}
+
+/// `AuthenticationResult` of EvaluateSession.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthenticationResult {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_ended_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_started_at: Option<Timestamp>,
+    pub authentication_result_id: String,
+    pub configuration: AuthenticationConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub customer_speaker_id: Option<String>,
+    /// ACCEPT | REJECT | NOT_ENOUGH_SPEECH | SPEAKER_NOT_ENROLLED | SPEAKER_OPTED_OUT |
+    /// SPEAKER_ID_NOT_PROVIDED | SPEAKER_EXPIRED.
+    pub decision: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generated_speaker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub score: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KnownFraudsterRisk {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generated_fraudster_id: Option<String>,
+    pub risk_score: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VoiceSpoofingRisk {
+    pub risk_score: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudRiskDetails {
+    pub known_fraudster_risk: KnownFraudsterRisk,
+    pub voice_spoofing_risk: VoiceSpoofingRisk,
+}
+
+/// `FraudDetectionResult` of EvaluateSession.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudDetectionResult {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_ended_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio_aggregation_started_at: Option<Timestamp>,
+    pub configuration: FraudDetectionConfiguration,
+    /// HIGH_RISK | LOW_RISK | NOT_ENOUGH_SPEECH.
+    pub decision: String,
+    pub fraud_detection_result_id: String,
+    /// KNOWN_FRAUDSTER and/or VOICE_SPOOFING, only when HIGH_RISK.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub risk_details: Option<FraudRiskDetails>,
+}

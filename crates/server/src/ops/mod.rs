@@ -53,6 +53,17 @@ pub const OPERATIONS: [&str; 29] = [
     "UpdateWatchlist",
 ];
 
+/// voiceprint's extension operations (live call sessions, docs/SESSIONS.md):
+/// same protocol, SigV4 and validation as the Voice ID operations.
+pub const EXTENSION_OPERATIONS: [&str; 6] = [
+    "StartSession",
+    "UpdateSession",
+    "DescribeSession",
+    "EndSession",
+    "EnrollBySession",
+    "RegisterFraudsterBySession",
+];
+
 /// Decode `input` as `Req`, run `call` on a blocking thread (the store blocks),
 /// and encode the output as the response body's JSON text (directly: going
 /// through a `serde_json::Value` tree first cost a ListSpeakers page hundreds of
@@ -113,12 +124,12 @@ mod tests {
             sessions::OPS,
             tags::OPS,
         ];
-        for op in OPERATIONS {
-            assert_eq!(groups.iter().filter(|g| g.contains(&op)).count(), 1, "{op}");
+        for op in OPERATIONS.iter().chain(&EXTENSION_OPERATIONS) {
+            assert_eq!(groups.iter().filter(|g| g.contains(op)).count(), 1, "{op}");
         }
         assert_eq!(
             groups.iter().map(|g| g.len()).sum::<usize>(),
-            OPERATIONS.len()
+            OPERATIONS.len() + EXTENSION_OPERATIONS.len()
         );
     }
 }
