@@ -269,3 +269,22 @@ fn missing_weights_is_a_runtime_error() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).starts_with("error: "));
 }
+
+#[test]
+fn flow_validate_accepts_the_sample_and_names_the_broken_action() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/tests/flows/voice-id-sample.json");
+    let ok = run(&["flow", "validate", p(&sample)]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("ok (18 actions, starts at welcome)"), "{}", stdout(&ok));
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.json");
+    let text = std::fs::read_to_string(&sample).unwrap().replace(
+        r#""VoiceAuthenticationThreshold": "90""#,
+        r#""VoiceAuthenticationThreshold": "190""#,
+    );
+    std::fs::write(&broken, text).unwrap();
+    let bad = run(&["flow", "validate", p(&sample), p(&broken)]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("action set-voice-id: VoiceAuthenticationThreshold"), "{}", stdout(&bad));
+}

@@ -6,6 +6,7 @@ pub mod cohort;
 pub mod compare;
 pub mod embed;
 pub mod eval;
+pub mod flow;
 pub mod jobs;
 pub mod serve;
 pub mod spoof;
