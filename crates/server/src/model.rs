@@ -397,7 +397,10 @@ mod tests {
             m.operation_names().len(),
             29 + crate::ops::EXTENSION_OPERATIONS.len()
         );
-        for op in crate::OPERATIONS.iter().chain(&crate::ops::EXTENSION_OPERATIONS) {
+        for op in crate::OPERATIONS
+            .iter()
+            .chain(&crate::ops::EXTENSION_OPERATIONS)
+        {
             assert!(m.operation(op).is_some(), "model lacks {op}");
         }
         let patterns = m

@@ -261,9 +261,9 @@ impl Accumulator {
 static SESSION_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
 
 fn session_lock(session_id: &str) -> MutexGuard<'static, ()> {
-    let h = session_id
-        .bytes()
-        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+    let h = session_id.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
     SESSION_LOCKS[h % SESSION_LOCKS.len()]
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -484,7 +484,10 @@ impl VoiceIdService {
         self.describe_domain(DomainIdRequest {
             domain_id: req.domain_id.clone(),
         })?;
-        if req.session_name.is_empty() || req.session_name.len() > 36 || is_generated_id(&req.session_name) {
+        if req.session_name.is_empty()
+            || req.session_name.len() > 36
+            || is_generated_id(&req.session_name)
+        {
             return Err(Error::validation(
                 "SessionName must be 1-36 characters of ^[a-zA-Z0-9][a-zA-Z0-9_-]*$",
             ));
@@ -492,9 +495,9 @@ impl VoiceIdService {
         // One lock per name, so two StartSessions for one contact cannot both win.
         let _guard = session_lock(&req.session_name);
         let mut writes = Vec::new();
-        if let Some(mut old) = self
-            .store()
-            .get_by_alt_key(Kind::Session, &req.domain_id, &req.session_name)?
+        if let Some(mut old) =
+            self.store()
+                .get_by_alt_key(Kind::Session, &req.domain_id, &req.session_name)?
         {
             let attrs: SessionAttrs = decode(&old.attributes)?;
             let expired = attrs.expires_at.is_some_and(|t| now >= t);
@@ -605,7 +608,11 @@ impl VoiceIdService {
 
     /// EndSession: no more audio is accepted; results stay readable for the TTL.
     /// Ending an ENDED session is a no-op.
-    pub fn end_session(&self, req: SessionRequest, limits: &SessionLimits) -> Result<SessionResponse> {
+    pub fn end_session(
+        &self,
+        req: SessionRequest,
+        limits: &SessionLimits,
+    ) -> Result<SessionResponse> {
         let now = self.session_now();
         let l = self.load_session(&req.domain_id, &req.session_name_or_id, now)?;
         let l = self.end_session_at(&l.rec.domain_id.clone(), &l.rec.id.clone(), now, limits)?;
@@ -646,7 +653,10 @@ impl VoiceIdService {
     /// 30 s of net speech already it completes at once; otherwise the request waits
     /// (IN_PROGRESS) for the speech to arrive, and becomes NOT_ENOUGH_SPEECH if the
     /// session ends first. One enrollment per session.
-    pub fn enroll_by_session(&self, req: EnrollBySessionRequest) -> Result<EnrollBySessionResponse> {
+    pub fn enroll_by_session(
+        &self,
+        req: EnrollBySessionRequest,
+    ) -> Result<EnrollBySessionResponse> {
         let action = match req.existing_enrollment_action.as_deref() {
             None | Some("SKIP") => ExistingEnrollmentAction::Skip,
             Some("OVERWRITE") => ExistingEnrollmentAction::Overwrite,
@@ -730,7 +740,9 @@ impl VoiceIdService {
             return Ok(());
         };
         let Some(acc) = acc else { return Ok(()) };
-        if e.status != EnrollmentRequestStatus::InProgress || acc.seconds < ENROLLMENT_SPEECH_SECONDS {
+        if e.status != EnrollmentRequestStatus::InProgress
+            || acc.seconds < ENROLLMENT_SPEECH_SECONDS
+        {
             return Ok(());
         }
         let speaker_id = l.secret.speaker_id.clone().unwrap_or_default();
@@ -869,13 +881,13 @@ impl VoiceIdService {
             });
             changed = true;
         }
-        let l = if changed { self.save_session(l, None)? } else { l };
+        let l = if changed {
+            self.save_session(l, None)?
+        } else {
+            l
+        };
         Ok(EvaluateSessionResponse {
-            authentication_result: l
-                .secret
-                .auth
-                .as_ref()
-                .map(|c| encode(&c.result)),
+            authentication_result: l.secret.auth.as_ref().map(|c| encode(&c.result)),
             domain_id: req.domain_id,
             fraud_detection_result: l.secret.fraud.as_ref().map(|c| encode(&c.result)),
             session_id: Some(l.rec.id.clone()),
@@ -895,7 +907,8 @@ impl VoiceIdService {
         acc: Option<&Accumulator>,
     ) -> Result<AuthenticationResult> {
         let a = &l.attrs;
-        let enough = acc.filter(|acc| acc.seconds >= f64::from(a.response_time) && acc.seconds > 0.0);
+        let enough =
+            acc.filter(|acc| acc.seconds >= f64::from(a.response_time) && acc.seconds > 0.0);
         let mut result = AuthenticationResult {
             audio_aggregation_ended_at: a.audio_ended_at,
             audio_aggregation_started_at: a.audio_started_at,
@@ -922,8 +935,10 @@ impl VoiceIdService {
                     a.acceptance_threshold,
                 )?;
                 result.score = auth.score;
-                result.generated_speaker_id = auth.generated_speaker_id.or(result.generated_speaker_id);
-                result.customer_speaker_id = auth.customer_speaker_id.or(result.customer_speaker_id);
+                result.generated_speaker_id =
+                    auth.generated_speaker_id.or(result.generated_speaker_id);
+                result.customer_speaker_id =
+                    auth.customer_speaker_id.or(result.customer_speaker_id);
                 auth.decision
             }
             (Some(speaker_id), None) => {
@@ -931,7 +946,9 @@ impl VoiceIdService {
                     domain_id: l.rec.domain_id.clone(),
                     speaker_id,
                 }) {
-                    Err(Error::ResourceNotFound { .. }) => AuthenticationDecision::SpeakerNotEnrolled,
+                    Err(Error::ResourceNotFound { .. }) => {
+                        AuthenticationDecision::SpeakerNotEnrolled
+                    }
                     Err(e) => return Err(e),
                     Ok(s) => {
                         result.generated_speaker_id = Some(s.speaker.generated_speaker_id);
@@ -977,7 +994,9 @@ impl VoiceIdService {
             reasons: Vec::new(),
             risk_details: None,
         };
-        let Some(acc) = acc.filter(|acc| acc.seconds >= f64::from(a.response_time) && acc.seconds > 0.0) else {
+        let Some(acc) =
+            acc.filter(|acc| acc.seconds >= f64::from(a.response_time) && acc.seconds > 0.0)
+        else {
             return Ok(result);
         };
         let known = self.known_fraudster_risk(&l.rec.domain_id, Some(&watchlist_id), &acc.sum)?;
@@ -1023,7 +1042,11 @@ impl VoiceIdService {
         let now = self.session_now();
         match self.load_session(domain_id, session_name, now) {
             Ok(l) if l.attrs.status != StreamingStatus::Ended => return Ok(l.rec.id),
-            Ok(_) | Err(Error::ResourceNotFound { resource_type: ResourceType::Session, .. }) => {}
+            Ok(_)
+            | Err(Error::ResourceNotFound {
+                resource_type: ResourceType::Session,
+                ..
+            }) => {}
             Err(e) => return Err(e),
         }
         let req = StartSessionRequest {
@@ -1037,13 +1060,20 @@ impl VoiceIdService {
         match self.create_session(&req, now) {
             Ok((l, _token)) => Ok(l.rec.id),
             // Lost a race with another StartSession for the same contact: join it.
-            Err(Error::Conflict { .. }) => Ok(self.load_session(domain_id, session_name, now)?.rec.id),
+            Err(Error::Conflict { .. }) => {
+                Ok(self.load_session(domain_id, session_name, now)?.rec.id)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Whether `token` is the stream token StartSession returned for this session.
-    pub fn check_stream_token(&self, domain_id: &str, session_name_or_id: &str, token: &str) -> Result<bool> {
+    pub fn check_stream_token(
+        &self,
+        domain_id: &str,
+        session_name_or_id: &str,
+        token: &str,
+    ) -> Result<bool> {
         let l = self.load_session(domain_id, session_name_or_id, self.session_now())?;
         let want = l.attrs.stream_token_digest.as_bytes();
         let got = digest(token);
@@ -1059,7 +1089,11 @@ impl VoiceIdService {
     /// An audio stream opened on the session: PENDING_CONFIGURATION becomes ONGOING.
     /// Returns the SessionId and the speech milestones (response time, enrollment).
     /// An ENDED session accepts no audio.
-    pub fn open_session_stream(&self, domain_id: &str, session_name_or_id: &str) -> Result<(String, Vec<f64>)> {
+    pub fn open_session_stream(
+        &self,
+        domain_id: &str,
+        session_name_or_id: &str,
+    ) -> Result<(String, Vec<f64>)> {
         let now = self.session_now();
         let l = self.load_session(domain_id, session_name_or_id, now)?;
         let _guard = session_lock(&l.rec.id);
@@ -1131,7 +1165,12 @@ impl VoiceIdService {
 
     /// The audio stream ended (client closed, Twilio `stop`, idle timeout): the
     /// session is ENDED.
-    pub fn close_session_stream(&self, domain_id: &str, session_id: &str, limits: &SessionLimits) -> Result<()> {
+    pub fn close_session_stream(
+        &self,
+        domain_id: &str,
+        session_id: &str,
+        limits: &SessionLimits,
+    ) -> Result<()> {
         self.end_session_at(domain_id, session_id, self.session_now(), limits)
             .map(|_| ())
     }
@@ -1156,9 +1195,12 @@ impl VoiceIdService {
             for d in &domains {
                 let mut after: Option<String> = None;
                 loop {
-                    let rows = self
-                        .store()
-                        .list_without_voiceprints(Kind::Session, &d.id, after.as_deref(), 500)?;
+                    let rows = self.store().list_without_voiceprints(
+                        Kind::Session,
+                        &d.id,
+                        after.as_deref(),
+                        500,
+                    )?;
                     let Some(last) = rows.last() else { break };
                     after = Some(last.id.clone());
                     for rec in &rows {

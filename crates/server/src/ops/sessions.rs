@@ -33,12 +33,13 @@ pub(super) async fn dispatch(
         "DescribeSession" => call(state, input, S::describe_session).await,
         // TODO(lead): the `[sessions]` config's ended-session TTL.
         "EndSession" => {
-            call(state, input, |s, r| s.end_session(r, &SessionLimits::default())).await
+            call(state, input, |s, r| {
+                s.end_session(r, &SessionLimits::default())
+            })
+            .await
         }
         "EnrollBySession" => call(state, input, S::enroll_by_session).await,
-        "RegisterFraudsterBySession" => {
-            call(state, input, S::register_fraudster_by_session).await
-        }
+        "RegisterFraudsterBySession" => call(state, input, S::register_fraudster_by_session).await,
         _ => return None,
     })
 }

@@ -41,7 +41,11 @@ pub struct PostQuery {
 
 /// Raw PCM (s16le) bytes and their format for a body: headerless as the query says,
 /// or a container decoded here.
-fn body_audio(body: &[u8], q: &PostQuery, max_seconds: f64) -> Result<(Vec<u8>, RawFormat, usize), VoiceIdError> {
+fn body_audio(
+    body: &[u8],
+    q: &PostQuery,
+    max_seconds: f64,
+) -> Result<(Vec<u8>, RawFormat, usize), VoiceIdError> {
     let channel = q.channel.unwrap_or(0);
     if let Some(encoding) = &q.encoding {
         let encoding = match encoding.as_str() {
@@ -92,7 +96,12 @@ pub async fn post_recording(
     body: Bytes,
 ) -> Response {
     match post(state, domain_id, session_name, query, &uri, &headers, body).await {
-        Ok(json) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, AWS_JSON)], json).into_response(),
+        Ok(json) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, AWS_JSON)],
+            json,
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -110,12 +119,15 @@ async fn post(
     super::native::check_path(&domain_id, &session_name).map_err(ApiError::Validation)?;
     let max_seconds = state.hub.limits.max_audio_seconds;
     let service = state.app.service.clone();
-    let (d, n, speaker) = (domain_id.clone(), session_name.clone(), query.speaker_id.clone());
+    let (d, n, speaker) = (
+        domain_id.clone(),
+        session_name.clone(),
+        query.speaker_id.clone(),
+    );
     let session_id =
         blocking(move || resolve_session(&service, &auth, &d, &n, speaker.as_deref())).await?;
     let end = query.end.unwrap_or(false);
-    let (pcm, format, channel) =
-        blocking(move || body_audio(&body, &query, max_seconds)).await?;
+    let (pcm, format, channel) = blocking(move || body_audio(&body, &query, max_seconds)).await?;
     let mut feed = SessionFeed::open(&state, domain_id, session_id, format, channel).await?;
     // Feed in 100 ms pieces, as a stream would arrive (same segmenting).
     let piece = (format.sample_rate as usize / 10) * frame_bytes(format);

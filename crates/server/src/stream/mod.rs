@@ -76,7 +76,11 @@ impl StreamHub {
     }
 
     /// Registers a stream for the session; refuses a second one and a domain at its limit.
-    pub fn acquire(self: &Arc<Self>, domain_id: &str, session_id: &str) -> Result<StreamGuard, VoiceIdError> {
+    pub fn acquire(
+        self: &Arc<Self>,
+        domain_id: &str,
+        session_id: &str,
+    ) -> Result<StreamGuard, VoiceIdError> {
         let mut active = self.active();
         let sessions = active.entry(domain_id.to_owned()).or_default();
         if sessions.iter().any(|s| s == session_id) {

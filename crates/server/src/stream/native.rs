@@ -22,7 +22,10 @@ use serde_json::json;
 use voiceprint_audio::{RawEncoding, RawFormat};
 use voiceprint_voiceid::Error as VoiceIdError;
 
-use super::{authenticate, blocking, public_reason, resolve_session, truncate, SessionFeed, StreamAuth, StreamState};
+use super::{
+    authenticate, blocking, public_reason, resolve_session, truncate, SessionFeed, StreamAuth,
+    StreamState,
+};
 use crate::error::ApiError;
 
 /// WebSocket close codes used (RFC 6455 §7.4.1).
@@ -158,7 +161,9 @@ pub fn check_path(domain_id: &str, session_name: &str) -> Result<(), String> {
     if b.is_empty()
         || b.len() > 36
         || !b[0].is_ascii_alphanumeric()
-        || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
     {
         return Err("SessionName must be 1-36 characters of [a-zA-Z0-9][a-zA-Z0-9_-]*".into());
     }
@@ -234,20 +239,25 @@ async fn run(
                     let id = resolve_session(&service, &a, &d, &n, speaker_id.as_deref())?;
                     if let (StreamAuth::Token(_), Some(s)) = (&a, speaker_id) {
                         // A token holder may name the caller of its own session.
-                        service.update_session(voiceprint_voiceid::types::UpdateSessionRequest {
-                            domain_id: d.clone(),
-                            session_name_or_id: id.clone(),
-                            speaker_id: Some(s),
-                            authentication_configuration: None,
-                            fraud_detection_configuration: None,
-                            streaming_configuration: None,
-                        })?;
+                        service.update_session(
+                            voiceprint_voiceid::types::UpdateSessionRequest {
+                                domain_id: d.clone(),
+                                session_name_or_id: id.clone(),
+                                speaker_id: Some(s),
+                                authentication_configuration: None,
+                                fraud_detection_configuration: None,
+                                streaming_configuration: None,
+                            },
+                        )?;
                     }
                     Ok(id)
                 })
                 .await;
                 let opened = match resolved {
-                    Ok(id) => SessionFeed::open(&state, domain_id.clone(), id, format, customer_channel).await,
+                    Ok(id) => {
+                        SessionFeed::open(&state, domain_id.clone(), id, format, customer_channel)
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 match opened {
@@ -348,13 +358,25 @@ mod tests {
             false,
         )
         .unwrap();
-        assert!(matches!(stereo, ClientFrame::Format { customer_channel: 1, .. }));
+        assert!(matches!(
+            stereo,
+            ClientFrame::Format {
+                customer_channel: 1,
+                ..
+            }
+        ));
         for (bad, why) in [
             ("{nope", "not JSON"),
             (r#"{"encoding":"opus","sample_rate":8000}"#, "opus"),
             (r#"{"encoding":"mulaw","sample_rate":44100}"#, "sample_rate"),
-            (r#"{"encoding":"mulaw","sample_rate":8000,"channels":2,"customer_channel":2}"#, "customer_channel"),
-            (r#"{"encoding":"mulaw","sample_rate":8000,"bogus":1}"#, "bogus"),
+            (
+                r#"{"encoding":"mulaw","sample_rate":8000,"channels":2,"customer_channel":2}"#,
+                "customer_channel",
+            ),
+            (
+                r#"{"encoding":"mulaw","sample_rate":8000,"bogus":1}"#,
+                "bogus",
+            ),
         ] {
             let r = parse_text(bad, false).unwrap_err();
             assert_eq!(r.code, close_code::BAD_DATA, "{bad}");
@@ -365,7 +387,10 @@ mod tests {
 
     #[test]
     fn stop_ends_and_a_second_format_is_a_protocol_error() {
-        assert_eq!(parse_text(r#"{"event":"stop"}"#, true).unwrap(), ClientFrame::Stop);
+        assert_eq!(
+            parse_text(r#"{"event":"stop"}"#, true).unwrap(),
+            ClientFrame::Stop
+        );
         let r = parse_text(r#"{"encoding":"mulaw","sample_rate":8000}"#, true).unwrap_err();
         assert_eq!(r.code, close_code::PROTOCOL);
     }

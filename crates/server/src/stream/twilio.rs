@@ -24,7 +24,9 @@ use voiceprint_audio::{RawEncoding, RawFormat};
 use voiceprint_voiceid::Error as VoiceIdError;
 
 use super::native::{close_code, Refusal};
-use super::{blocking, public_reason, resolve_session, truncate, SessionFeed, StreamAuth, StreamState};
+use super::{
+    blocking, public_reason, resolve_session, truncate, SessionFeed, StreamAuth, StreamState,
+};
 
 /// One Twilio message, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,15 +95,14 @@ struct RawMedia {
 
 /// Parses one Twilio text frame.
 pub fn parse(text: &str) -> Result<TwilioEvent, Refusal> {
-    let m: RawMessage = serde_json::from_str(text).map_err(|e| {
-        Refusal::new(close_code::BAD_DATA, format!("not a Twilio message: {e}"))
-    })?;
+    let m: RawMessage = serde_json::from_str(text)
+        .map_err(|e| Refusal::new(close_code::BAD_DATA, format!("not a Twilio message: {e}")))?;
     match m.event.as_str() {
         "connected" => Ok(TwilioEvent::Connected),
         "start" => {
-            let s = m
-                .start
-                .ok_or_else(|| Refusal::new(close_code::BAD_DATA, "start event without \"start\""))?;
+            let s = m.start.ok_or_else(|| {
+                Refusal::new(close_code::BAD_DATA, "start event without \"start\"")
+            })?;
             let format = match s.media_format {
                 None => RawFormat {
                     encoding: RawEncoding::Mulaw,
@@ -146,16 +147,19 @@ pub fn parse(text: &str) -> Result<TwilioEvent, Refusal> {
             }))
         }
         "media" => {
-            let media = m
-                .media
-                .ok_or_else(|| Refusal::new(close_code::BAD_DATA, "media event without \"media\""))?;
+            let media = m.media.ok_or_else(|| {
+                Refusal::new(close_code::BAD_DATA, "media event without \"media\"")
+            })?;
             if media.track.as_deref().is_some_and(|t| t != "inbound") {
                 return Ok(TwilioEvent::OtherTrack);
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(media.payload.as_bytes())
                 .map_err(|e| {
-                    Refusal::new(close_code::BAD_DATA, format!("media payload is not base64: {e}"))
+                    Refusal::new(
+                        close_code::BAD_DATA,
+                        format!("media payload is not base64: {e}"),
+                    )
                 })?;
             Ok(TwilioEvent::Media(bytes))
         }
@@ -164,7 +168,12 @@ pub fn parse(text: &str) -> Result<TwilioEvent, Refusal> {
     }
 }
 
-pub async fn upgrade(State(state): State<StreamState>, headers: HeaderMap, _uri: Uri, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<StreamState>,
+    headers: HeaderMap,
+    _uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
     let host = headers.get(axum::http::header::HOST).cloned();
     ws.max_message_size(super::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
@@ -188,10 +197,16 @@ fn start_auth(
     if let Some(h) = host {
         headers.insert(axum::http::header::HOST, h.clone());
     }
-    for (name, header) in [("Authorization", "authorization"), ("X-Amz-Date", "x-amz-date")] {
+    for (name, header) in [
+        ("Authorization", "authorization"),
+        ("X-Amz-Date", "x-amz-date"),
+    ] {
         if let Some(v) = params.get(name) {
             let value = HeaderValue::from_str(v).map_err(|_| {
-                Refusal::new(close_code::POLICY, format!("customParameters {name} is not a valid header value"))
+                Refusal::new(
+                    close_code::POLICY,
+                    format!("customParameters {name} is not a valid header value"),
+                )
             })?;
             headers.insert(HeaderName::from_static(header), value);
         }
@@ -252,7 +267,10 @@ async fn run(mut socket: WebSocket, state: StreamState, host: Option<HeaderValue
             }
             TwilioEvent::Media(bytes) => {
                 let Some(f) = feed.as_mut() else {
-                    break Err(Refusal::new(close_code::PROTOCOL, "media before the start event"));
+                    break Err(Refusal::new(
+                        close_code::PROTOCOL,
+                        "media before the start event",
+                    ));
                 };
                 if let Err(e) = f.push(&bytes).await {
                     break Err(refusal_for(&e));
@@ -293,12 +311,15 @@ fn refusal_for(e: &VoiceIdError) -> Refusal {
     Refusal::new(code, public_reason(e))
 }
 
-async fn open(state: &StreamState, start: Start, host: Option<&HeaderValue>) -> Result<SessionFeed, Refusal> {
+async fn open(
+    state: &StreamState,
+    start: Start,
+    host: Option<&HeaderValue>,
+) -> Result<SessionFeed, Refusal> {
     let params = &start.custom_parameters;
-    let domain_id = params
-        .get("DomainId")
-        .cloned()
-        .ok_or_else(|| Refusal::new(close_code::POLICY, "customParameters must include DomainId"))?;
+    let domain_id = params.get("DomainId").cloned().ok_or_else(|| {
+        Refusal::new(close_code::POLICY, "customParameters must include DomainId")
+    })?;
     let session_name = params
         .get("SessionName")
         .cloned()
@@ -341,17 +362,31 @@ mod tests {
 
     #[test]
     fn twilio_events_parse() {
-        assert_eq!(parse(r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#).unwrap(), TwilioEvent::Connected);
-        let TwilioEvent::Start(s) = parse(START).unwrap() else { panic!("start") };
+        assert_eq!(
+            parse(r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#).unwrap(),
+            TwilioEvent::Connected
+        );
+        let TwilioEvent::Start(s) = parse(START).unwrap() else {
+            panic!("start")
+        };
         assert_eq!(s.call_sid, "CA0123456789abcdef0123456789abcdef");
         assert_eq!(s.custom_parameters["CustomerSpeakerId"], "c1");
         assert_eq!(s.format.encoding, RawEncoding::Mulaw);
         let media = r#"{"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1","timestamp":"5","payload":"/39/fw=="},"streamSid":"MZ1"}"#;
-        assert_eq!(parse(media).unwrap(), TwilioEvent::Media(vec![0xFF, 0x7F, 0x7F, 0x7F]));
+        assert_eq!(
+            parse(media).unwrap(),
+            TwilioEvent::Media(vec![0xFF, 0x7F, 0x7F, 0x7F])
+        );
         let outbound = media.replace("\"inbound\"", "\"outbound\"");
         assert_eq!(parse(&outbound).unwrap(), TwilioEvent::OtherTrack);
-        assert_eq!(parse(r#"{"event":"mark","mark":{"name":"x"}}"#).unwrap(), TwilioEvent::Other);
-        assert_eq!(parse(r#"{"event":"stop","stop":{}}"#).unwrap(), TwilioEvent::Stop);
+        assert_eq!(
+            parse(r#"{"event":"mark","mark":{"name":"x"}}"#).unwrap(),
+            TwilioEvent::Other
+        );
+        assert_eq!(
+            parse(r#"{"event":"stop","stop":{}}"#).unwrap(),
+            TwilioEvent::Stop
+        );
     }
 
     #[test]
@@ -360,8 +395,14 @@ mod tests {
             ("[1,2", "not a Twilio message"),
             (r#"{"event":"media","media":{"payload":"***"}}"#, "base64"),
             (r#"{"event":"media"}"#, "without"),
-            (r#"{"event":"start","start":{"mediaFormat":{"encoding":"audio/x-l16","sampleRate":8000}}}"#, "big-endian"),
-            (r#"{"event":"start","start":{"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":16000}}}"#, "8000"),
+            (
+                r#"{"event":"start","start":{"mediaFormat":{"encoding":"audio/x-l16","sampleRate":8000}}}"#,
+                "big-endian",
+            ),
+            (
+                r#"{"event":"start","start":{"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":16000}}}"#,
+                "8000",
+            ),
         ] {
             let r = parse(bad).unwrap_err();
             assert_eq!(r.code, close_code::BAD_DATA, "{bad}");

@@ -168,6 +168,7 @@ pub fn test_config(data_dir: &Path, env: Vec<(String, String)>) -> Config {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.to_path_buf()),
         no_auth: false,
+        database_url: None,
     };
     Config::load(None, env, &flags).expect("test config")
 }

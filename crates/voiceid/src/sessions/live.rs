@@ -223,18 +223,31 @@ mod tests {
 
     #[test]
     fn segments_cover_the_heard_speech_exactly_once_whatever_the_chunking() {
-        let bytes = stream(&[(1.0, false), (4.0, true), (1.0, false), (5.0, true), (1.0, false)]);
+        let bytes = stream(&[
+            (1.0, false),
+            (4.0, true),
+            (1.0, false),
+            (5.0, true),
+            (1.0, false),
+        ]);
         let mut a = live(3.0);
         let segs_a = feed(&mut a, &bytes, 640);
         let mut b = live(3.0);
         let segs_b = feed(&mut b, &bytes, 7_777);
         let total: f64 = segs_a.iter().map(|s| s.new_speech_seconds).sum();
-        assert!((total - a.heard_speech_seconds()).abs() < 1e-9, "{total} vs {}", a.heard_speech_seconds());
+        assert!(
+            (total - a.heard_speech_seconds()).abs() < 1e-9,
+            "{total} vs {}",
+            a.heard_speech_seconds()
+        );
         assert!(total > 7.0 && total < 10.5, "speech {total}");
-        let weights = |v: &[SpeechSegment]| v.iter().map(|s| s.new_speech_seconds).collect::<Vec<_>>();
+        let weights =
+            |v: &[SpeechSegment]| v.iter().map(|s| s.new_speech_seconds).collect::<Vec<_>>();
         assert_eq!(weights(&segs_a), weights(&segs_b));
         // Full segments are exactly 3 s; every embedded piece is at least 1 s of audio.
-        assert!(segs_a[..segs_a.len() - 1].iter().all(|s| (s.new_speech_seconds - 3.0).abs() < 1e-9));
+        assert!(segs_a[..segs_a.len() - 1]
+            .iter()
+            .all(|s| (s.new_speech_seconds - 3.0).abs() < 1e-9));
         assert!(segs_a.iter().all(|s| s.samples_16k.len() >= 16_000));
     }
 
