@@ -34,9 +34,9 @@ def eer(bona, spoof):
 
 def fit_logistic(x, y, ridge=0.1, iters=100):
     """logit P(spoof) = b + w·x by Newton's method; ridge on w only."""
-    X = np.hstack([np.ones((len(x), 1)), x])
+    X = np.hstack([np.ones((len(x), 1)), x.reshape(len(x), -1)])
     beta = np.zeros(X.shape[1])
-    reg = np.diag([0.0] + [ridge] * x.shape[1])
+    reg = np.diag([0.0] + [ridge] * (X.shape[1] - 1))
     for _ in range(iters):
         p = 1 / (1 + np.exp(-X @ beta))
         g = X.T @ (p - y) + reg @ beta
@@ -55,12 +55,12 @@ def main():
         next(f)
         for line in f:
             file, label, kind, channel, split = line.rstrip("\n").split("\t")
-            rows[os.path.normpath(os.path.join(devset, file))] = dict(label=label, kind=kind, channel=channel, split=split)
+            rows[os.path.abspath(os.path.join(devset, file))] = dict(label=label, kind=kind, channel=channel, split=split)
     items, cpu, audio = [], 0.0, 0.0
     with open(scores_path) as f:
         for line in f:
             s = json.loads(line)
-            key = os.path.normpath(s["file"])
+            key = os.path.abspath(s["file"])
             if key not in rows:
                 continue
             if "error" in s:
@@ -74,7 +74,17 @@ def main():
     fit = [r for r in items if r["split"] == "fit"]
     x = np.array([[r["s19"], r["s5"]] for r in fit])
     y = np.array([1.0 if r["label"] == "spoof" else 0.0 for r in fit])
-    b, w19, w5 = fit_logistic(x, y)
+    # A model's bona fide evidence must never raise the risk: a weight that fits
+    # positive (the ASVspoof 5 model on old-style TTS, which it scores as very
+    # genuine) is fixed at 0 and the rest refitted.
+    keep = [0, 1]
+    while True:
+        beta = fit_logistic(x[:, keep], y)
+        if all(w <= 0 for w in beta[1:]):
+            break
+        keep = [k for k, w in zip(keep, beta[1:]) if w <= 0]
+    weights = dict(zip(keep, beta[1:]))
+    b, w19, w5 = beta[0], weights.get(0, 0.0), weights.get(1, 0.0)
     calib = {"bias": b, "weight_2019": w19, "weight_asvspoof5": w5, "fitted_on": len(fit)}
     fused = lambda r: -(b + w19 * r["s19"] + w5 * r["s5"])  # higher = more bona fide
     risk = lambda r: round(100 / (1 + np.exp(-(b + w19 * r["s19"] + w5 * r["s5"]))))

@@ -169,3 +169,49 @@ fn a_checkpoint_with_the_wrong_config_is_refused() {
     .unwrap_err();
     assert!(matches!(err, AntispoofError::Weights(m) if m.contains("shape")));
 }
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = shared_models()?.join("../data/librispeech-251spk");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: {} not found (set VOICEPRINT_SHARED)", dir.display());
+        None
+    }
+}
+
+/// Decision path "spoof": formant TTS (espeak-ng, also through a μ-law
+/// channel) is HIGH_RISK at Voice ID's default risk threshold and at 90 with
+/// the fitted calibration.
+#[test]
+fn synthetic_speech_is_high_risk_with_the_fitted_calibration() {
+    let Some(models) = shared_models() else {
+        return;
+    };
+    let detector = SpoofDetector::load_dir(&models).unwrap();
+    for file in ["espeak_short.flac", "espeak_mulaw.flac", "espeak_long.flac"] {
+        let a = detector.risk_score(&clip(file)).unwrap();
+        println!("{file}: {a:?}");
+        assert!(a.is_high_risk(50) && a.is_high_risk(90), "{file}: {a:?}");
+    }
+}
+
+/// Decision path "genuine": real read speech (the first six LibriSpeech
+/// speakers of shared/data) stays below the default risk threshold.
+#[test]
+fn genuine_speech_is_not_high_risk_with_the_fitted_calibration() {
+    let Some(dir) = shared_data() else { return };
+    let detector = SpoofDetector::load_dir(&shared_models().unwrap()).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "flac"))
+        .collect();
+    files.sort();
+    for f in files.iter().take(6) {
+        let p = voiceprint_audio::prepare_file(f).unwrap();
+        let a = detector.risk_score(&p.samples_16k).unwrap();
+        println!("{}: {a:?}", f.display());
+        assert!(!a.is_high_risk(50), "{}: {a:?}", f.display());
+    }
+}
