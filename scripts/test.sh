@@ -22,16 +22,26 @@ fi
 scripts/fetch-models.sh
 
 export VOICEPRINT_MODELS_DIR=${VOICEPRINT_MODELS_DIR:-$PWD/models}
+
+# Python test venv: boto3 + pytest for the conformance suite, and moto[server], the
+# S3-compatible server the batch-job tests (Rust and boto3) start themselves.
+venv=.venv-test
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if "$venv/bin/python" -m pip install -q --disable-pip-version-check boto3 pytest 'moto[server]'; then
+  export VOICEPRINT_MOTO_SERVER="$PWD/$venv/bin/moto_server"
+else
+  echo "warning: could not install moto[server]; the S3 job tests will skip" >&2
+fi
+
 cargo test --workspace --locked 2>&1
 
 # boto3 conformance suite against the real server binary.
 if [ -d tests/boto3 ]; then
-  venv=.venv-test
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check boto3 pytest
   # `cargo test` above already built the binary (for the CLI's integration tests);
   # building it again with the non-test feature set would recompile half the tree.
   bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/voiceprint"
   [ -x "$bin" ] || cargo build --locked -p voiceprint
-  VOICEPRINT_BIN="$bin" "$venv/bin/python" -m pytest -q tests/boto3
+  # The suite's shared server only stores jobs (they stay SUBMITTED, as its job
+  # tests expect); test_jobs.py starts its own server that runs them.
+  VOICEPRINT_JOBS_PAUSED=1 VOICEPRINT_BIN="$bin" "$venv/bin/python" -m pytest -q tests/boto3
 fi

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
+    /// Accept and store jobs but run none (they stay SUBMITTED and run after a
+    /// restart without it): maintenance windows, API-only test servers.
+    pub paused: bool,
     /// Requests prepared (fetched, decoded, embedded) at once; 0 = twice the speaker
     /// model's engine threads, so the engines never wait for a download.
     pub workers: usize,
@@ -28,6 +31,7 @@ pub struct JobsConfig {
 impl Default for JobsConfig {
     fn default() -> Self {
         JobsConfig {
+            paused: false,
             workers: 0,
             min_speech_seconds: 30.0,
             max_audio_bytes: 20 * 1024 * 1024,

@@ -6,6 +6,10 @@ pub enum JobError {
     /// The input manifest is unusable as a whole (the job FAILS with 400).
     #[error("{0}")]
     Manifest(String),
+    /// One request cannot be done as given: undecodable audio, not enough speech,
+    /// a failed fraud check (a 400 entry in the output file).
+    #[error("{0}")]
+    Request(String),
     /// A URI this server will not read or write (scheme, bucket, or outside
     /// `jobs.file_root`).
     #[error("{0}")]
@@ -35,6 +39,7 @@ impl JobError {
         use voiceprint_voiceid::Error as V;
         match self {
             JobError::Manifest(_)
+            | JobError::Request(_)
             | JobError::BadUri(_)
             | JobError::NotFound { .. }
             | JobError::TooLarge { .. } => 400,

@@ -119,6 +119,10 @@ impl BatchJobRunner {
     /// its job runner), after queueing every unfinished job found in the store:
     /// jobs interrupted by a crash or shutdown resume here.
     pub fn start(self: &Arc<Self>, service: Arc<VoiceIdService>) -> Result<()> {
+        if self.config.paused {
+            tracing::warn!("batch jobs are paused (jobs.paused): submitted jobs stay SUBMITTED");
+            return Ok(());
+        }
         let unfinished = service.unfinished_jobs()?;
         if !unfinished.is_empty() {
             tracing::info!(jobs = unfinished.len(), "resuming unfinished batch jobs");
@@ -333,16 +337,22 @@ impl Ctx {
         if !job_is_unfinished(&job.job_status) {
             return Ok(RunEnd::Finished);
         }
+        // Without the speaker model nothing can be done: the job stays SUBMITTED and
+        // runs when the server next starts with the weights (the model loads at start).
+        let biometrics = match self.service.biometrics() {
+            Ok(b) => Arc::clone(b),
+            Err(e) => {
+                tracing::warn!(job_id = %job_ref.job_id, error = %e,
+                    "batch job left SUBMITTED: the speaker model is not loaded");
+                return Ok(RunEnd::Finished);
+            }
+        };
         if job.job_status == JOB_SUBMITTED {
             self.service.update_job(job_ref, false, |j| {
                 j.job_status = JOB_IN_PROGRESS.into();
             })?;
         }
         tracing::info!(job_id = %job_ref.job_id, kind = ?job_ref.kind, "batch job running");
-        let biometrics = match self.service.biometrics() {
-            Ok(b) => Arc::clone(b),
-            Err(e) => return self.fail_job(job_ref, &e.into()),
-        };
         let input = &job.input_data_config.s3_uri;
         let manifest = match self.stores.get(input, self.config.max_manifest_bytes) {
             Ok(bytes) => bytes,
@@ -566,7 +576,7 @@ impl Ctx {
                 .embed_recording(&bytes, &options)
                 .map_err(|e| match e {
                     VoiceIdError::Validation(m) => {
-                        fail(JobError::Manifest(format!("{}: {m}", spec.uri)))
+                        fail(JobError::Request(format!("{}: {m}", spec.uri)))
                     }
                     other => fail(other.into()),
                 })?;
@@ -574,7 +584,7 @@ impl Ctx {
         }
         let speech: f64 = parts.iter().map(|p| p.net_speech_seconds).sum();
         if speech < self.config.min_speech_seconds {
-            return Err(fail(JobError::Manifest(format!(
+            return Err(fail(JobError::Request(format!(
                 "not enough speech: the audio holds {speech:.1} s of net speech; at least {:.0} s are needed",
                 self.config.min_speech_seconds
             ))));
@@ -608,7 +618,7 @@ impl Ctx {
                             voiceprint.values(),
                         ) {
                             Ok(Some(m)) if m.risk_score >= settings.risk_threshold => {
-                                return fail(JobError::Manifest(format!(
+                                return fail(JobError::Request(format!(
                                     "fraud check failed: the voice matches a known fraudster in watchlist {w} \
                                      (risk score {} >= RiskThreshold {}); the speaker was not enrolled",
                                     m.risk_score, settings.risk_threshold
@@ -619,10 +629,7 @@ impl Ctx {
                         }
                     }
                 }
-                let before = match self.speaker(job, speaker_id)? {
-                    Some(s) => Some(s),
-                    None => None,
-                };
+                let before = self.speaker(job, speaker_id)?;
                 journal.push(
                     seq,
                     &JournalEntry::Intent {

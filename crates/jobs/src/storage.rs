@@ -115,7 +115,14 @@ impl ObjectStores {
             .with_bucket_name(bucket)
             .with_region(&s3.region)
             .with_virtual_hosted_style_request(s3.virtual_hosted_style)
-            .with_allow_http(s3.allow_http);
+            .with_allow_http(s3.allow_http)
+            // A few quick retries: an unreachable store should fail the job in
+            // seconds, not after object_store's default three minutes.
+            .with_retry(object_store::RetryConfig {
+                backoff: object_store::BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(20),
+            });
         if let Some(e) = &s3.endpoint {
             b = b.with_endpoint(e);
         }

@@ -1056,67 +1056,6 @@ fn in_doubt_requests_are_not_written_twice() {
     );
 }
 
-/// A `moto_server` (PyPI `moto[server]`) on a free local port, killed on drop.
-struct MotoServer {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts moto_server (`$VOICEPRINT_MOTO_SERVER` or `moto_server` on PATH); `None`
-/// with a printed reason when it is not installed (scripts/test.sh installs it).
-fn start_moto() -> Option<MotoServer> {
-    let program = std::env::var("VOICEPRINT_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = match std::process::Command::new(&program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("SKIP: cannot run {program} ({e}); `pip install 'moto[server]'` or set VOICEPRINT_MOTO_SERVER");
-            return None;
-        }
-    };
-    let server = MotoServer {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(server)
-}
-
-/// `PUT /<bucket>` (moto accepts unsigned requests).
-fn create_bucket(endpoint: &str, bucket: &str) {
-    use std::io::{Read, Write};
-    let host = endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-}
-
 #[test]
 fn thousand_record_enrollment_job_over_s3_moto() {
     if models_dir().is_none() || !have_speech_tools() {
@@ -1138,7 +1077,10 @@ fn thousand_record_enrollment_job_over_s3_moto() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         s.stores
-            .put(&format!("s3://voiceprint-in/calls/{name}"), std::fs::read(&path).unwrap())
+            .put(
+                &format!("s3://voiceprint-in/calls/{name}"),
+                std::fs::read(&path).unwrap(),
+            )
             .unwrap();
     }
     let uri = |name: &str| format!("s3://voiceprint-in/calls/{name}");
@@ -1155,6 +1097,9 @@ fn thousand_record_enrollment_job_over_s3_moto() {
         })
         .unwrap()
         .job_summaries;
-    let out = format!("s3://voiceprint-out/results/{}/thousand.json.out", jobs[0].job_id);
+    let out = format!(
+        "s3://voiceprint-out/results/{}/thousand.json.out",
+        jobs[0].job_id
+    );
     assert!(s.stores.get(&out, 1 << 30).is_ok(), "{out}");
 }

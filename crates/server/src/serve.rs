@@ -227,7 +227,15 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     if let Some(biometrics) = load_biometrics(&config).await? {
         service = service.with_biometrics(biometrics);
     }
-    let service = Arc::new(service);
+    // ---- batch jobs (voiceprint-jobs, issue 6) --------------------------------
+    // The runner goes into the service before it is shared; starting it queues the
+    // jobs a crash or shutdown interrupted, so they resume here.
+    let job_runner = voiceprint_jobs::BatchJobRunner::new(batch_jobs_config(&config));
+    let service = Arc::new(service.with_job_runner(job_runner.clone()));
+    job_runner
+        .start(service.clone())
+        .map_err(|e| ServeError::Config(format!("batch jobs: {e}")))?;
+    // ---- end batch jobs -------------------------------------------------------
     service.resume_background_work()?;
     let auth: Arc<dyn Authenticator> = if config.auth.enabled {
         Arc::new(SigV4Authenticator {
@@ -294,6 +302,34 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         shutdown: Some(tx),
         task,
     })
+}
+
+/// `[jobs]` as `voiceprint-jobs` takes it (batch jobs, issue 6). `file_root`,
+/// `min_speech_seconds` and `paused` come from VOICEPRINT_JOBS_FILE_ROOT /
+/// VOICEPRINT_JOBS_MIN_SPEECH_SECONDS / VOICEPRINT_JOBS_PAUSED until `[jobs]` has
+/// keys for them.
+fn batch_jobs_config(config: &Config) -> voiceprint_jobs::JobsConfig {
+    let jobs = &config.jobs;
+    let set = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let defaults = voiceprint_jobs::JobsConfig::default();
+    voiceprint_jobs::JobsConfig {
+        paused: std::env::var("VOICEPRINT_JOBS_PAUSED").is_ok_and(|v| v == "1" || v == "true"),
+        workers: jobs.workers,
+        file_root: std::env::var_os("VOICEPRINT_JOBS_FILE_ROOT").map(PathBuf::from),
+        min_speech_seconds: std::env::var("VOICEPRINT_JOBS_MIN_SPEECH_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(defaults.min_speech_seconds),
+        s3: voiceprint_jobs::S3Config {
+            endpoint: set(&jobs.s3_endpoint),
+            region: jobs.s3_region.clone(),
+            access_key_id: set(&jobs.s3_access_key_id),
+            secret_access_key: set(&jobs.s3_secret_access_key),
+            allow_http: jobs.s3_allow_http,
+            virtual_hosted_style: false,
+        },
+        ..defaults
+    }
 }
 
 /// Loads the speaker model named by `[engine]` on a blocking thread. Missing

@@ -206,3 +206,67 @@ pub fn job_ref(kind: JobKind, domain_id: &str, job_id: &str) -> JobRef {
         job_id: job_id.into(),
     }
 }
+
+/// A `moto_server` (PyPI `moto[server]`) on a free local port, killed on drop.
+pub struct MotoServer {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto_server (`$VOICEPRINT_MOTO_SERVER` or `moto_server` on PATH); `None`
+/// with a printed reason when it is not installed (scripts/test.sh installs it).
+pub fn start_moto() -> Option<MotoServer> {
+    let program = std::env::var("VOICEPRINT_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = match std::process::Command::new(&program)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIP: cannot run {program} ({e}); `pip install 'moto[server]'` or set VOICEPRINT_MOTO_SERVER");
+            return None;
+        }
+    };
+    let server = MotoServer {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "moto_server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(server)
+}
+
+/// `PUT /<bucket>` (moto accepts unsigned requests).
+pub fn create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
