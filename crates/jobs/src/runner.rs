@@ -789,11 +789,7 @@ fn enrollment_status(o: EnrollmentOutcome) -> &'static str {
 }
 
 fn percent_of(done: usize, total: usize) -> i64 {
-    if total == 0 {
-        100
-    } else {
-        (done * 100 / total) as i64
-    }
+    (done * 100).checked_div(total).map_or(100, |p| p as i64)
 }
 
 /// Convenience for tests and tools: the queue's length (jobs not yet started).

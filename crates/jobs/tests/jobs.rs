@@ -377,7 +377,7 @@ enum Case {
 }
 
 fn case_of(i: usize) -> Case {
-    if i % 20 == 0 {
+    if i.is_multiple_of(20) {
         Case::Real
     } else if i % 100 == 10 {
         Case::FraudMatch

@@ -20,7 +20,11 @@ use crate::error::CliError;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
     /// Server base URL (http:// only).
-    #[arg(long, env = "VOICEPRINT_ENDPOINT", default_value = "http://127.0.0.1:7700")]
+    #[arg(
+        long,
+        env = "VOICEPRINT_ENDPOINT",
+        default_value = "http://127.0.0.1:7700"
+    )]
     pub endpoint: String,
     /// SigV4 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
@@ -338,13 +342,16 @@ impl Client {
         ));
         let failed = |e: std::io::Error| CliError::Failed(format!("{}: {e}", self.host_port));
         let mut stream = TcpStream::connect(&self.host_port).map_err(failed)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(failed)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(failed)?;
         stream.write_all(request.as_bytes()).map_err(failed)?;
         stream.write_all(&body).map_err(failed)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).map_err(failed)?;
-        let (status, payload) = parse_response(&raw)
-            .ok_or_else(|| CliError::Failed(format!("{}: malformed HTTP response", self.host_port)))?;
+        let (status, payload) = parse_response(&raw).ok_or_else(|| {
+            CliError::Failed(format!("{}: malformed HTTP response", self.host_port))
+        })?;
         let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
         if status != 200 {
             return Err(CliError::Failed(format!(
@@ -369,7 +376,8 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
     let chunked = lines.any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked")
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
     });
     if !chunked {
         return Some((status, body.to_vec()));
@@ -378,7 +386,8 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let mut rest = body;
     loop {
         let eol = rest.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).ok()?.trim(), 16).ok()?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..eol]).ok()?.trim(), 16).ok()?;
         rest = &rest[eol + 2..];
         if size == 0 {
             return Some((status, out));
