@@ -35,6 +35,65 @@ pub struct EvalArgs {
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also run the spoofing countermeasure (models from this folder, see docs/SPOOFING.md) on
+    /// every target and spoof trial's test file, and report acceptance with it.
+    #[arg(long, value_name = "DIR")]
+    pub antispoof_models_dir: Option<PathBuf>,
+    /// Risk threshold of the countermeasure: a test file at or above it is refused.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub spoof_risk_threshold: u8,
+}
+
+/// Acceptance at score 90 once the countermeasure refuses high-risk test files.
+#[derive(Debug, serde::Serialize)]
+pub struct CountermeasureSummary {
+    pub risk_threshold: u8,
+    pub spoof_accepted_at_90_without: Option<f64>,
+    pub spoof_accepted_at_90_with: Option<f64>,
+    /// Target trials accepted at 90 by the speaker model but refused by the countermeasure.
+    pub target_refused_by_countermeasure: Option<f64>,
+}
+
+/// Scores each distinct target/spoof test file once and combines that with the speaker scores.
+fn countermeasure(args: &EvalArgs, dir: &std::path::Path, scored: &ScoredTrials, raw90: f64) -> Result<CountermeasureSummary, CliError> {
+    use rayon::prelude::*;
+    let detector = voiceprint_antispoof::SpoofDetector::load_dir(dir)
+        .map_err(|e| CliError::Failed(format!("loading the spoofing countermeasure: {e}")))?;
+    let wanted = |t: &crate::trials::Trial| matches!(t.label, Some(Label::Spoof | Label::Target));
+    let mut files: Vec<&PathBuf> = scored.trials.iter().filter(|t| wanted(t)).map(|t| &t.test).collect();
+    files.sort();
+    files.dedup();
+    let bar = super::progress(files.len() as u64, "countermeasure");
+    let risky: std::collections::HashMap<&PathBuf, bool> = files
+        .par_iter()
+        .map(|f| {
+            let r = crate::model::load_samples(f).ok().and_then(|x| detector.risk_score(&x).ok());
+            bar.inc(1);
+            // A file the countermeasure cannot score is not refused by it.
+            (*f, r.is_some_and(|a| a.is_high_risk(args.spoof_risk_threshold)))
+        })
+        .collect();
+    bar.finish_and_clear();
+    let share = |label: Label, with_cm: bool, refused: bool| {
+        let accepted: Vec<bool> = scored
+            .trials
+            .iter()
+            .zip(&scored.raw)
+            .filter(|(t, r)| t.label == Some(label) && r.is_some())
+            .map(|(t, r)| {
+                let sv = r.is_some_and(|r| r >= raw90);
+                let flagged = risky.get(&t.test).copied().unwrap_or(false);
+                if refused { sv && flagged } else { sv && !(with_cm && flagged) }
+            })
+            .collect();
+        (!accepted.is_empty()).then(|| accepted.iter().filter(|&&a| a).count() as f64 / accepted.len() as f64)
+    };
+    Ok(CountermeasureSummary {
+        risk_threshold: args.spoof_risk_threshold,
+        spoof_accepted_at_90_without: share(Label::Spoof, false, false),
+        spoof_accepted_at_90_with: share(Label::Spoof, true, false),
+        target_refused_by_countermeasure: share(Label::Target, true, true),
+    })
 }
 
 /// Summary of one evaluation (also the `--json` output).
@@ -59,6 +118,8 @@ pub struct EvalSummary {
     pub far_at_50: f64,
     pub frr_at_50: f64,
     pub spoof_accepted_at_90: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub countermeasure: Option<CountermeasureSummary>,
 }
 
 pub fn summarise(scored: &ScoredTrials, calibration: &Calibration, model: &str, channel: Channel) -> Result<EvalSummary, CliError> {
@@ -90,6 +151,7 @@ pub fn summarise(scored: &ScoredTrials, calibration: &Calibration, model: &str, 
         far_at_50: p50.far,
         frr_at_50: p50.frr,
         spoof_accepted_at_90,
+        countermeasure: None,
     })
 }
 
@@ -105,7 +167,11 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
     if let Some(path) = &args.scores {
         write_scores(path, &scored, &calibration)?;
     }
-    let summary = summarise(&scored, &calibration, model, args.channel)?;
+    let mut summary = summarise(&scored, &calibration, model, args.channel)?;
+    if let Some(dir) = &args.antispoof_models_dir {
+        let raw90 = calibration.raw_threshold(AUTHENTICATION_THRESHOLD)?;
+        summary.countermeasure = Some(countermeasure(&args, dir, &scored, raw90)?);
+    }
     if let Some(path) = &args.det {
         let set = scored.score_set()?;
         let title = format!("{} — {} ({}, {})", args.trials.display(), model, summary.channel, summary.score_kind);
@@ -138,6 +204,16 @@ fn print_summary(s: &EvalSummary) {
     match s.spoof_accepted_at_90 {
         Some(x) => println!("spoof accepted @ 90  {}", pct(x)),
         None => println!("spoof accepted @ 90  n/a (no spoof trials)"),
+    }
+    if let Some(c) = &s.countermeasure {
+        let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), pct);
+        println!(
+            "countermeasure   risk ≥ {} refused: spoof accepted @ 90 {} without, {} with; target refused {}",
+            c.risk_threshold,
+            opt(c.spoof_accepted_at_90_without),
+            opt(c.spoof_accepted_at_90_with),
+            opt(c.target_refused_by_countermeasure)
+        );
     }
 }
 
