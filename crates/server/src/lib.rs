@@ -20,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod aws_json;
 pub mod config;
+pub mod contacts;
 pub mod error;
 pub mod metrics;
 mod ops;

@@ -25,6 +25,8 @@ pub const MODEL_JSON: &str = include_str!("../model/voice-id-service-2.json");
 /// form; merged into [`MODEL_JSON`] so they are validated like the rest. Also the
 /// file a boto3 client loads to call them (docs/SESSIONS.md).
 pub const EXTENSION_MODEL_JSON: &str = include_str!("../model/voiceprint-sessions.json");
+/// voiceprint's contact extension operations (flows and agent actions, docs/FLOWS.md).
+pub const CONTACTS_MODEL_JSON: &str = include_str!("../model/voiceprint-contacts.json");
 
 /// Why a service model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +161,7 @@ impl ServiceModel {
         static MODEL: OnceLock<ServiceModel> = OnceLock::new();
         // The file is compiled in and covered by tests, so failing here is a build defect.
         MODEL.get_or_init(|| {
-            ServiceModel::from_json_with_extensions(MODEL_JSON, &[EXTENSION_MODEL_JSON])
+            ServiceModel::from_json_with_extensions(MODEL_JSON, &[EXTENSION_MODEL_JSON, CONTACTS_MODEL_JSON])
                 .expect("embedded Voice ID model is valid")
         })
     }

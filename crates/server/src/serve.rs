@@ -245,9 +245,14 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         tracing::warn!("SigV4 authentication is OFF (--no-auth): any client can call the API");
         Arc::new(NoAuth)
     };
+    let contacts = crate::contacts::ContactCenter::new(
+        service.clone(),
+        Duration::from_secs_f64(config.sessions.result_ttl_hours * 3600.0),
+    );
     let state = AppState {
         config: Arc::new(config.clone()),
         service: service.clone(),
+        contacts,
         auth,
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: config.server.max_body_bytes,

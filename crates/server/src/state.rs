@@ -15,6 +15,8 @@ pub struct AppState {
     /// by their handlers).
     pub config: Arc<crate::config::Config>,
     pub service: Arc<VoiceIdService>,
+    /// Contacts running Connect flows (StartContact, AgentAction).
+    pub contacts: Arc<crate::contacts::ContactCenter>,
     pub auth: Arc<dyn Authenticator>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,

@@ -4,6 +4,7 @@
 //! To add an operation: add its name to [`OPERATIONS`], a match arm in its group
 //! file, and the method on `VoiceIdService`.
 
+mod contacts;
 mod domains;
 mod fraudsters;
 mod jobs;
@@ -55,13 +56,16 @@ pub const OPERATIONS: [&str; 29] = [
 
 /// voiceprint's extension operations (live call sessions, docs/SESSIONS.md):
 /// same protocol, SigV4 and validation as the Voice ID operations.
-pub const EXTENSION_OPERATIONS: [&str; 6] = [
+pub const EXTENSION_OPERATIONS: [&str; 9] = [
     "StartSession",
     "UpdateSession",
     "DescribeSession",
     "EndSession",
     "EnrollBySession",
     "RegisterFraudsterBySession",
+    "StartContact",
+    "DescribeContact",
+    "AgentAction",
 ];
 
 /// Decode `input` as `Req`, run `call` on a blocking thread (the store blocks),
@@ -100,6 +104,7 @@ pub(crate) async fn dispatch(
         op if jobs::OPS.contains(&op) => jobs::dispatch(state, op, input).await,
         op if sessions::OPS.contains(&op) => sessions::dispatch(state, op, input).await,
         op if tags::OPS.contains(&op) => tags::dispatch(state, op, input).await,
+        op if contacts::OPS.contains(&op) => contacts::dispatch(state, op, input).await,
         _ => None,
     };
     group.unwrap_or_else(|| {
@@ -115,7 +120,8 @@ mod tests {
 
     #[test]
     fn every_operation_belongs_to_exactly_one_group() {
-        let groups: [&[&str]; 7] = [
+        let groups: [&[&str]; 8] = [
+            contacts::OPS,
             domains::OPS,
             watchlists::OPS,
             fraudsters::OPS,

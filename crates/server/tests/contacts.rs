@@ -1,0 +1,435 @@
+//! Contacts running Amazon Connect flows end to end (issue 4): a real server with
+//! the real CAM++ model, the Voice ID guide's sample flow (crates/flows/tests/flows),
+//! and espeak-ng speech through sox as 8 kHz μ-law, POSTed into each contact's
+//! session while its flow waits. First call: NotEnrolled, the agent enrolls; next
+//! call: Authenticated; an impostor: NotAuthenticated; a watchlisted fraudster:
+//! HighRisk. Then the error paths of the flow rules.
+//!
+//! Voices (separable with CAM++ on this channel): A = `en-us+m3` (the customer),
+//! B = `en-us+f4` (an impostor), C = `en-gb-scotland+m5` (a fraudster).
+//! Skips with a message when the weights, espeak-ng or sox are missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+use voiceprint_server::sigv4::{sign_headers, SigningKey};
+
+use common::Client;
+
+const VOICE_A: &str = "en-us+m3";
+const VOICE_B: &str = "en-us+f4";
+const VOICE_C: &str = "en-gb-scotland+m5";
+
+/// Over 30 s of net speech: enough to enroll.
+const LONG_TEXT: &str = "The quick brown fox jumps over the lazy dog while the farmer counts his sheep in the early morning light. \
+My account number is four five six seven, and I would like to check the balance on my savings account please. \
+I have been a customer of this bank for more than ten years and I always pay my bills on time. \
+Yesterday I tried to transfer some money to my sister but the transaction did not go through, so I am calling to find out what happened. \
+Could you also tell me when my new card will arrive in the mail? I moved to a new address last month, on the corner of Maple Street and Seventh Avenue.";
+
+/// About 12 s of speech: more than the 10 s response time.
+const SHORT_TEXT: &str = "Hello, I am calling about a payment that I made last week. The amount was two hundred and fifteen dollars \
+and it was sent to the electric company. Please let me know if there is anything else you need from me today.";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VOICEPRINT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models"));
+    dir.join("campplus/campplus_cn_en_common.pt")
+        .is_file()
+        .then_some(dir)
+}
+
+fn skip_reason() -> Option<String> {
+    if models_dir().is_none() {
+        return Some("CAM++ weights not found (run scripts/fetch-models.sh)".into());
+    }
+    for b in ["espeak-ng", "sox"] {
+        if !Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(format!("{b} is not installed"));
+        }
+    }
+    None
+}
+
+/// `text` by espeak-ng `voice` as headerless 8 kHz μ-law.
+fn mulaw_speech(dir: &Path, voice: &str, text: &str) -> Vec<u8> {
+    let wav = dir.join(format!("{voice}-{}.wav", text.len()));
+    let raw = dir.join(format!("{voice}-{}.ulaw", text.len()));
+    assert!(Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "160", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("sox")
+        .arg("-q")
+        .arg(&wav)
+        .args(["-t", "raw", "-r", "8000", "-e", "u-law", "-b", "8", "-c", "1"])
+        .arg(&raw)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::read(&raw).unwrap()
+}
+
+/// The sample flow with a short Wait, so a test call does not take 10 s per pause.
+fn sample_flow(wait_seconds: u32) -> String {
+    let text =
+        std::fs::read_to_string(repo().join("crates/flows/tests/flows/voice-id-sample.json"))
+            .unwrap();
+    text.replace(
+        r#""TimeoutSeconds": "10""#,
+        &format!(r#""TimeoutSeconds": "{wait_seconds}""#),
+    )
+}
+
+struct Call {
+    c: Client,
+    domain: String,
+}
+
+impl Call {
+    /// POSTs a whole recording into the contact's session (SigV4-signed).
+    async fn post_audio(&self, contact: &str, audio: &[u8]) {
+        let path = format!("/v1/sessions/{}/{contact}/audio", self.domain);
+        let query = "encoding=mulaw&sample_rate=8000";
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", self.c.addr.parse().unwrap());
+        let key = SigningKey {
+            access_key_id: &self.c.access_key_id,
+            secret_access_key: &self.c.secret,
+            region: common::REGION,
+            service: "voiceid",
+        };
+        sign_headers(
+            "POST",
+            &path,
+            query,
+            &mut headers,
+            audio,
+            &key,
+            SystemTime::now(),
+        );
+        let mut req = self
+            .c
+            .http
+            .post(format!("http://{}{path}?{query}", self.c.addr))
+            .body(audio.to_vec());
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.to_str().unwrap());
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn start(&self, contact: &str, flow: &str, attrs: Value, channel: &str) -> Value {
+        self.c
+            .ok(
+                "StartContact",
+                json!({"DomainId": self.domain, "ContactId": contact, "FlowJson": flow,
+                       "Channel": channel, "Attributes": attrs}),
+            )
+            .await["Contact"]
+            .clone()
+    }
+
+    /// DescribeContact until the flow ended.
+    async fn finished(&self, contact: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let c = self
+                .c
+                .ok(
+                    "DescribeContact",
+                    json!({"DomainId": self.domain, "ContactId": contact}),
+                )
+                .await["Contact"]
+                .clone();
+            if c["Status"] == "ENDED" {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "contact {contact} did not end: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn agent(&self, contact: &str, action: &str, extra: Value) -> Value {
+        let mut input = json!({"DomainId": self.domain, "ContactId": contact, "Action": action});
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.c.ok("AgentAction", input).await
+    }
+}
+
+fn outcome(contact: &Value) -> &str {
+    contact["Attributes"]["VoiceIdOutcome"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn branch_of<'a>(contact: &'a Value, action: &str) -> Vec<&'a str> {
+    contact["Trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Identifier"] == action)
+        .filter_map(|s| s["Branch"].as_str())
+        .collect()
+}
+
+async fn setup(dir: &Path) -> (voiceprint_server::RunningServer, Call) {
+    let env = vec![
+        (
+            "VOICEPRINT__ENGINE__MODELS_DIR".to_string(),
+            models_dir().unwrap().display().to_string(),
+        ),
+        ("VOICEPRINT__ENGINE__WORKERS".to_string(), "2".to_string()),
+    ];
+    let server = voiceprint_server::start(common::test_config(&dir.join("data"), env))
+        .await
+        .expect("server starts");
+    let c = Client::new(
+        server.addr.to_string(),
+        &server.access_key_id,
+        &server.secret_access_key,
+    );
+    let d = c
+        .ok(
+            "CreateDomain",
+            json!({"Name": "calls", "ServerSideEncryptionConfiguration": {"KmsKeyId": "default"}}),
+        )
+        .await;
+    let domain = d["Domain"]["DomainId"].as_str().unwrap().to_owned();
+    (server, Call { c, domain })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sample_flow_enrolls_then_authenticates_rejects_and_flags_a_fraudster() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    let (server, call) = setup(dir.path()).await;
+    let flow = sample_flow(3);
+    let customer = json!({"AccountNumber": "acct-1001"});
+
+    // First call: not enrolled; the agent enrolls the caller from this call's speech.
+    let first = call.start("call-1", &flow, customer.clone(), "VOICE").await;
+    assert_eq!(first["Status"], "ENDED", "{first}");
+    assert_eq!(outcome(&first), "NotEnrolled", "{first}");
+    assert_eq!(
+        branch_of(&first, "check-enrollment"),
+        ["Condition:NotEnrolled"]
+    );
+    let status = call.agent("call-1", "getSpeakerStatus", json!({})).await;
+    assert_eq!(status["ErrorType"], "speaker_id_not_enrolled", "{status}");
+    // Requested before the speech arrives, the enrollment waits for 30 s of it
+    // (Streams then polls; here getSpeakerStatus shows when it is done).
+    let pending = call.agent("call-1", "enrollSpeaker", json!({})).await;
+    assert_eq!(pending["Status"], "SUCCEEDED", "{pending}");
+    assert_eq!(pending["EnrollmentStatus"], "IN_PROGRESS", "{pending}");
+    call.post_audio("call-1", &mulaw_speech(&audio, VOICE_A, LONG_TEXT))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = call.agent("call-1", "getSpeakerStatus", json!({})).await;
+        if s["SpeakerStatus"] == "ENROLLED" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "enrollment did not complete: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Next call, same voice: Authenticated (and low fraud risk).
+    let waiting = call.start("call-2", &flow, customer.clone(), "VOICE").await;
+    assert_eq!(waiting["Status"], "WAITING", "{waiting}");
+    call.post_audio("call-2", &mulaw_speech(&audio, VOICE_A, SHORT_TEXT))
+        .await;
+    let second = call.finished("call-2").await;
+    assert_eq!(outcome(&second), "Authenticated", "{second}");
+    let evaluated = call.agent("call-2", "evaluateSpeaker", json!({})).await;
+    assert_eq!(
+        evaluated["AuthenticationDecision"], "Authenticated",
+        "{evaluated}"
+    );
+    assert_eq!(
+        evaluated["FraudDetectionDecision"], "LowRisk",
+        "{evaluated}"
+    );
+
+    // An impostor claiming the account: NotAuthenticated.
+    call.start("call-3", &flow, customer.clone(), "VOICE").await;
+    call.post_audio("call-3", &mulaw_speech(&audio, VOICE_B, SHORT_TEXT))
+        .await;
+    let third = call.finished("call-3").await;
+    assert_eq!(outcome(&third), "NotAuthenticated", "{third}");
+
+    // A known fraudster (registered from an earlier session) claiming the account: HighRisk.
+    call.c
+        .ok(
+            "StartSession",
+            json!({"DomainId": call.domain, "SessionName": "fraud-report"}),
+        )
+        .await;
+    call.post_audio("fraud-report", &mulaw_speech(&audio, VOICE_C, LONG_TEXT))
+        .await;
+    call.c
+        .ok(
+            "RegisterFraudsterBySession",
+            json!({"DomainId": call.domain, "SessionNameOrId": "fraud-report"}),
+        )
+        .await;
+    call.start("call-4", &flow, customer, "VOICE").await;
+    call.post_audio("call-4", &mulaw_speech(&audio, VOICE_C, SHORT_TEXT))
+        .await;
+    let fourth = call.finished("call-4").await;
+    assert_eq!(outcome(&fourth), "HighRisk", "{fourth}");
+    assert_eq!(
+        branch_of(&fourth, "check-authentication"),
+        ["Condition:NotAuthenticated"]
+    );
+
+    // Opting out through the agent action shows in the next call's first check.
+    let out = call.agent("call-4", "optOutSpeaker", json!({})).await;
+    assert_eq!(out["SpeakerStatus"], "OPTED_OUT", "{out}");
+    let fifth = call
+        .start(
+            "call-5",
+            &flow,
+            json!({"AccountNumber": "acct-1001"}),
+            "VOICE",
+        )
+        .await;
+    assert_eq!(outcome(&fifth), "OptedOut", "{fifth}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flow_rule_error_paths() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, call) = setup(dir.path()).await;
+    let flow = sample_flow(1);
+    let customer = json!({"AccountNumber": "acct-7"});
+
+    // Chat and task contacts take the Set Voice ID block's Error branch.
+    for (id, channel) in [("chat-1", "CHAT"), ("task-1", "TASK")] {
+        let c = call.start(id, &flow, customer.clone(), channel).await;
+        assert_eq!(outcome(&c), "Error", "{c}");
+        assert_eq!(branch_of(&c, "set-voice-id"), ["Error:NoMatchingError"]);
+    }
+
+    // A dynamically set watchlist id that is malformed: Error branch of Set Voice ID.
+    let dynamic = flow.replace(
+        r#""FraudDetectionThreshold": "50""#,
+        r#""FraudDetectionThreshold": "50", "WatchlistId": "$.Attributes.Watchlist""#,
+    );
+    let c = call
+        .start(
+            "bad-wl",
+            &dynamic,
+            json!({"AccountNumber": "acct-7", "Watchlist": "nope"}),
+            "VOICE",
+        )
+        .await;
+    assert_eq!(
+        branch_of(&c, "set-voice-id"),
+        ["Error:NoMatchingError"],
+        "{c}"
+    );
+    // Well-formed but not in the domain: the stream starts; the later check errs.
+    let c = call
+        .start(
+            "absent-wl",
+            &dynamic,
+            json!({"AccountNumber": "acct-7", "Watchlist": "AAAAAAAAAAAAAAAAAAAAAA"}),
+            "VOICE",
+        )
+        .await;
+    assert_eq!(branch_of(&c, "set-voice-id"), ["Success"], "{c}");
+    assert_eq!(
+        branch_of(&c, "check-enrollment"),
+        ["Condition:NotEnrolled"],
+        "{c}"
+    );
+
+    // A flow that cannot run is refused at StartContact, naming the action.
+    let broken = flow.replace(
+        r#""Type": "StartVoiceIdStream""#,
+        r#""Type": "InvokeLambdaFunction""#,
+    );
+    let err = call
+        .c
+        .err(
+            "StartContact",
+            json!({"DomainId": call.domain, "FlowJson": broken}),
+            "ValidationException",
+        )
+        .await;
+    assert!(
+        err["message"].as_str().unwrap().contains("start-stream"),
+        "{err}"
+    );
+    let static_wl = flow.replace(
+        r#""FraudDetectionThreshold": "50""#,
+        r#""FraudDetectionThreshold": "50", "WatchlistId": "short""#,
+    );
+    call.c
+        .err(
+            "StartContact",
+            json!({"DomainId": call.domain, "FlowJson": static_wl}),
+            "ValidationException",
+        )
+        .await;
+    call.c
+        .err(
+            "StartContact",
+            json!({"DomainId": call.domain, "FlowJson": "{not json"}),
+            "ValidationException",
+        )
+        .await;
+    call.c
+        .err(
+            "DescribeContact",
+            json!({"DomainId": call.domain, "ContactId": "never-started"}),
+            "ResourceNotFoundException",
+        )
+        .await;
+    let none = call.agent("chat-1", "getSpeakerId", json!({})).await;
+    assert_eq!(none["Status"], "FAILED", "{none}");
+    assert_eq!(none["ErrorType"], "no_speaker_id_found", "{none}");
+    server.stop().await.unwrap();
+}
