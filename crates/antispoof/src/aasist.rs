@@ -13,7 +13,7 @@ use std::path::Path;
 use voiceprint_engine::torch_zip;
 
 use crate::config::{AasistConfig, SPECTRAL_NODES};
-use crate::nn::{dot, gemm, selu, sigmoid, Affine, Conv2d, Linear, Nodes, Weights};
+use crate::nn::{dot, gemm, selu, selu_slice, sigmoid, Affine, Conv2d, Linear, Nodes, Weights};
 use crate::AntispoofError;
 
 /// One loaded AASIST checkpoint. Immutable after loading, so `Send + Sync`.
@@ -221,7 +221,7 @@ impl Aasist {
         for block in &self.blocks {
             // out = conv2(selu(bn2(conv1(x)))) + (downsample(x) | x), then (1, 3) max pool.
             block.conv1.forward(&map, h, w, &mut a, &mut col);
-            a.iter_mut().for_each(|v| *v = selu(*v));
+            selu_slice(&mut a);
             let h1 = block.conv1.out_h(h);
             block.conv2.forward(&a, h1, w, &mut b2, &mut col);
             debug_assert_eq!(block.conv2.out_h(h1), h);
@@ -359,27 +359,33 @@ fn attend(att: &[f32], x: &Nodes) -> Nodes {
 }
 
 /// Pairwise attention logits: `w_ij · tanh(att_proj(x_i ⊙ x_j))`, with the
-/// weight vector chosen per (i, j) by `pick`.
+/// weight vector chosen per (i, j) by `pick`. All n² products go through
+/// `att_proj` as one matrix product.
 fn pairwise_logits<'a>(
     x: &Nodes,
     att_proj: &Linear,
     pick: impl Fn(usize, usize) -> &'a [f32],
     temp: f32,
 ) -> Vec<f32> {
-    let n = x.n;
-    let mut logits = vec![0.0f32; n * n];
-    let mut prod = vec![0.0f32; x.d];
-    let mut proj = vec![0.0f32; att_proj.out];
+    let (n, d, o) = (x.n, x.d, att_proj.out);
+    let mut prods = vec![0.0f32; n * n * d];
     for i in 0..n {
-        // x_i ⊙ x_j is symmetric, but the weight vector may not be.
         for j in 0..n {
-            prod.iter_mut()
+            prods[(i * n + j) * d..(i * n + j + 1) * d]
+                .iter_mut()
                 .zip(x.row(i).iter().zip(x.row(j)))
                 .for_each(|(p, (a, b))| *p = a * b);
-            att_proj.apply(&prod, &mut proj);
-            proj.iter_mut().for_each(|v| *v = v.tanh());
-            logits[i * n + j] = dot(&proj, pick(i, j)) / temp;
         }
+    }
+    // (n² × d) · Wᵀ: W is (o × d) row-major, so Wᵀ has row stride 1, column stride d.
+    let mut proj = vec![0.0f32; n * n * o];
+    gemm(n * n, d, o, &prods, d, &att_proj.weight, 1, d, &mut proj, o);
+    let mut logits = vec![0.0f32; n * n];
+    for (ij, (p, l)) in proj.chunks_exact_mut(o).zip(logits.iter_mut()).enumerate() {
+        p.iter_mut()
+            .zip(&att_proj.bias)
+            .for_each(|(v, b)| *v = (*v + b).tanh());
+        *l = dot(p, pick(ij / n, ij % n)) / temp;
     }
     logits
 }

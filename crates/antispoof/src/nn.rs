@@ -23,6 +23,36 @@ pub fn selu(x: f32) -> f32 {
     }
 }
 
+/// SELU over a slice, in place. Branch-free with a polynomial `exp` so the
+/// loop vectorises (libm's `expm1f` was ≈ 9 % of a window's time); the
+/// absolute error against [`selu`] stays below 1e-6.
+pub fn selu_slice(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        let neg = SELU_SCALE * SELU_ALPHA * (exp_nonpositive(x.min(0.0)) - 1.0);
+        *x = if *x > 0.0 { SELU_SCALE * *x } else { neg };
+    }
+}
+
+/// `exp(x)` for `x ≤ 0` (relative error ≈ 2e-7; 0 below −87): Cody–Waite
+/// range reduction to |r| ≤ ln2 / 2 and a degree-6 Taylor polynomial.
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Round to nearest by the 1.5·2^23 trick (vectorises without SSE4.1).
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let k = (x * LOG2E + MAGIC) - MAGIC;
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
+    p * scale
+}
+
 #[inline]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -381,6 +411,17 @@ mod tests {
                     assert!((got - s).abs() < 1e-4, "({o},{y},{x}): {got} vs {s}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn vectorised_selu_matches_the_scalar_one() {
+        let mut v: Vec<f32> = (-20_000..2_000).map(|i| i as f32 * 0.005).collect();
+        v.extend([-1e-7, -100.0, f32::MIN_POSITIVE, 0.0]);
+        let want: Vec<f32> = v.iter().map(|&x| selu(x)).collect();
+        selu_slice(&mut v);
+        for (g, w) in v.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{g} vs {w}");
         }
     }
 
