@@ -288,3 +288,83 @@ fn flow_validate_accepts_the_sample_and_names_the_broken_action() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stdout(&bad).contains("action set-voice-id: VoiceAuthenticationThreshold"), "{}", stdout(&bad));
 }
+
+/// A `voiceprint serve` child on a free port over `data_dir`; killed on drop.
+struct Served {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &Path) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir", p(data_dir), "--listen", "127.0.0.1:0"])
+        .env("VOICEPRINT__ENGINE__MODELS_DIR", models_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start voiceprint serve");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = lines
+        .find_map(|l| l.ok()?.split("listening on ").nth(1).map(str::to_owned))
+        .expect("serve prints its address");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served { child, endpoint }
+}
+
+#[test]
+fn flow_run_streams_the_recording_and_prints_the_trace() {
+    if !model_runs("campplus") {
+        return;
+    }
+    let Some(recording) = speech(VOICE_A, 0) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // seed-speakers creates a domain and prints its id.
+    let seeded = run(&["admin", "seed-speakers", "--data-dir", p(&data), "--count", "1"]);
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    let domain = stdout(&seeded).split_whitespace().last().unwrap().to_owned();
+    let server = serve(&data);
+
+    // Set Voice ID, let the caller speak, then check authentication of an unknown customer.
+    let flow = dir.path().join("flow.json");
+    std::fs::write(
+        &flow,
+        r#"{"Version": "2019-10-30", "StartAction": "set", "Actions": [
+          {"Identifier": "set", "Type": "SetVoiceId",
+           "Parameters": {"IsVoiceIdStreamingEnabled": "true", "IsVoiceAuthenticationEnabled": "true",
+                          "VoiceAuthenticationResponseTime": "5", "CustomerId": "$.Attributes.Account"},
+           "Transitions": {"NextAction": "speak", "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "end"}]}},
+          {"Identifier": "speak", "Type": "Wait", "Parameters": {"TimeoutSeconds": "2"}, "Transitions": {"NextAction": "check"}},
+          {"Identifier": "check", "Type": "CheckVoiceId", "Parameters": {"CheckVoiceIdOption": "voiceAuthentication"},
+           "Transitions": {"Conditions": [
+              {"NextAction": "end", "Condition": {"Operator": "Equals", "Operands": ["NotEnrolled"]}}],
+              "Errors": [{"ErrorType": "NoMatchingCondition", "NextAction": "end"}, {"ErrorType": "NoMatchingError", "NextAction": "end"}]}},
+          {"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {}, "Transitions": {}}]}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "flow", "run", p(&flow), "--endpoint", &server.endpoint, "--data-dir", p(&data), "--domain-id", &domain,
+        "--audio", p(&recording), "--attr", "Account=acct-42", "--contact-id", "cli-call-1",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("contact cli-call-1 (VOICE, ENDED)"), "{text}");
+    assert!(text.contains("check") && text.contains("Condition:NotEnrolled"), "{text}");
+
+    // A chat contact takes the Error branch without any audio.
+    let chat = run(&[
+        "flow", "run", p(&flow), "--endpoint", &server.endpoint, "--data-dir", p(&data), "--domain-id", &domain,
+        "--channel", "CHAT",
+    ]);
+    assert!(chat.status.success(), "{}", stderr(&chat));
+    assert!(stdout(&chat).contains("Error:NoMatchingError"), "{}", stdout(&chat));
+}

@@ -290,9 +290,11 @@ impl Config {
         }
         let sessions = &self.sessions;
         if sessions.max_sessions_per_domain == 0
-            || !(sessions.max_audio_seconds > 0.0)
+            || sessions.max_audio_seconds.is_nan()
+            || sessions.max_audio_seconds <= 0.0
             || sessions.idle_timeout_seconds == 0
-            || !(sessions.result_ttl_hours > 0.0)
+            || sessions.result_ttl_hours.is_nan()
+            || sessions.result_ttl_hours <= 0.0
         {
             return bad("sessions limits must be positive");
         }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes `XxxArgs` (clap) and `run`.
 
+pub mod api;
 pub mod bench;
 pub mod calibrate;
 pub mod cohort;
