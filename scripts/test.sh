@@ -41,7 +41,7 @@ if [ -d tests/boto3 ]; then
   # building it again with the non-test feature set would recompile half the tree.
   bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/voiceprint"
   [ -x "$bin" ] || cargo build --locked -p voiceprint
-  # The suite's shared server only stores jobs (they stay SUBMITTED, as its job
-  # tests expect); test_jobs.py starts its own server that runs them.
-  VOICEPRINT_JOBS_PAUSED=1 VOICEPRINT_BIN="$bin" "$venv/bin/python" -m pytest -q tests/boto3
+  # conftest.py pauses jobs on the suite's shared server (its job tests expect them
+  # to stay SUBMITTED); test_jobs.py starts its own server that runs them.
+  VOICEPRINT_BIN="$bin" "$venv/bin/python" -m pytest -q tests/boto3
 fi

@@ -52,6 +52,9 @@ class Server:
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # The shared server only stores jobs (the job tests here expect them to
+            # stay SUBMITTED); test_jobs.py starts its own server that runs them.
+            env=dict(os.environ, VOICEPRINT__JOBS__PAUSED="true"),
         )
         self.output = []
         self.endpoint = None

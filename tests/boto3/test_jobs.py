@@ -76,9 +76,9 @@ def stack():
                VOICEPRINT__JOBS__S3_ALLOW_HTTP="true",
                VOICEPRINT__JOBS__S3_ACCESS_KEY_ID="testing",
                VOICEPRINT__JOBS__S3_SECRET_ACCESS_KEY="testing",
-               VOICEPRINT_JOBS_MIN_SPEECH_SECONDS="4",
+               VOICEPRINT__JOBS__MIN_SPEECH_SECONDS="4",
                # scripts/test.sh pauses jobs for the suite's shared server; not here.
-               VOICEPRINT_JOBS_PAUSED="0")
+               VOICEPRINT__JOBS__PAUSED="false")
     data_dir = tmp / "data"
     proc = subprocess.Popen([binary, "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -78,6 +78,13 @@ pub struct JobsSection {
     pub s3_access_key_id: String,
     pub s3_secret_access_key: String,
     pub s3_allow_http: bool,
+    pub paused: bool,
+    pub min_speech_seconds: f64,
+    pub max_audio_bytes: u64,
+    pub max_manifest_bytes: u64,
+    pub default_fraudster_similarity_threshold: u8,
+    /// Empty = `file://` refused.
+    pub file_root: PathBuf,
 }
 
 // The object-store secret never reaches logs or --print-config.
@@ -97,6 +104,12 @@ impl std::fmt::Debug for JobsSection {
                 },
             )
             .field("s3_allow_http", &self.s3_allow_http)
+            .field("paused", &self.paused)
+            .field("min_speech_seconds", &self.min_speech_seconds)
+            .field("max_audio_bytes", &self.max_audio_bytes)
+            .field("max_manifest_bytes", &self.max_manifest_bytes)
+            .field("default_fraudster_similarity_threshold", &self.default_fraudster_similarity_threshold)
+            .field("file_root", &self.file_root)
             .finish()
     }
 }
@@ -297,6 +310,12 @@ impl Config {
             || sessions.result_ttl_hours <= 0.0
         {
             return bad("sessions limits must be positive");
+        }
+        if self.jobs.min_speech_seconds.is_nan()
+            || self.jobs.min_speech_seconds < 0.0
+            || self.jobs.default_fraudster_similarity_threshold > 100
+        {
+            return bad("jobs.min_speech_seconds must be >= 0 and jobs.default_fraudster_similarity_threshold 0-100");
         }
         if self.jobs.s3_access_key_id.is_empty() != self.jobs.s3_secret_access_key.is_empty() {
             return bad("jobs.s3_access_key_id and jobs.s3_secret_access_key must be set together");

@@ -309,22 +309,18 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     })
 }
 
-/// `[jobs]` as `voiceprint-jobs` takes it (batch jobs, issue 6). `file_root`,
-/// `min_speech_seconds` and `paused` come from VOICEPRINT_JOBS_FILE_ROOT /
-/// VOICEPRINT_JOBS_MIN_SPEECH_SECONDS / VOICEPRINT_JOBS_PAUSED until `[jobs]` has
-/// keys for them.
+/// `[jobs]` as `voiceprint-jobs` takes it (batch jobs, issue 6).
 fn batch_jobs_config(config: &Config) -> voiceprint_jobs::JobsConfig {
     let jobs = &config.jobs;
     let set = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let defaults = voiceprint_jobs::JobsConfig::default();
     voiceprint_jobs::JobsConfig {
-        paused: std::env::var("VOICEPRINT_JOBS_PAUSED").is_ok_and(|v| v == "1" || v == "true"),
+        paused: jobs.paused,
         workers: jobs.workers,
-        file_root: std::env::var_os("VOICEPRINT_JOBS_FILE_ROOT").map(PathBuf::from),
-        min_speech_seconds: std::env::var("VOICEPRINT_JOBS_MIN_SPEECH_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(defaults.min_speech_seconds),
+        min_speech_seconds: jobs.min_speech_seconds,
+        max_audio_bytes: jobs.max_audio_bytes,
+        max_manifest_bytes: jobs.max_manifest_bytes,
+        file_root: (!jobs.file_root.as_os_str().is_empty()).then(|| jobs.file_root.clone()),
+        default_fraudster_similarity_threshold: jobs.default_fraudster_similarity_threshold,
         s3: voiceprint_jobs::S3Config {
             endpoint: set(&jobs.s3_endpoint),
             region: jobs.s3_region.clone(),
@@ -333,7 +329,6 @@ fn batch_jobs_config(config: &Config) -> voiceprint_jobs::JobsConfig {
             allow_http: jobs.s3_allow_http,
             virtual_hosted_style: false,
         },
-        ..defaults
     }
 }
 
