@@ -33,6 +33,17 @@ else
   echo "warning: could not install moto[server]; the S3 job tests will skip" >&2
 fi
 
+# A throwaway PostgreSQL server (Debian's package) for the PostgreSQL backend's
+# tests; they skip with a message when none could be started.
+if [ -z "${VOICEPRINT_TEST_DATABASE_URL:-}" ]; then
+  if pg_url=$(scripts/pg-test-server.sh start); then
+    export VOICEPRINT_TEST_DATABASE_URL="$pg_url"
+    trap 'scripts/pg-test-server.sh stop' EXIT
+  else
+    echo "warning: no PostgreSQL server; the PostgreSQL tests will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked 2>&1
 
 # boto3 conformance suite against the real server binary.
