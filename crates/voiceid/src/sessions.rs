@@ -793,7 +793,6 @@ impl VoiceIdService {
             .fraudster_similarity_threshold
             .unwrap_or(DEFAULT_FRAUDSTER_SIMILARITY_THRESHOLD);
         check_threshold("FraudsterSimilarityThreshold", threshold)?;
-        let biometrics = self.biometrics()?;
         let l = self.load_session(&req.domain_id, &req.session_name_or_id, self.session_now())?;
         let acc = l.accumulator()?;
         let seconds = acc.as_ref().map_or(0.0, |a| a.seconds);
@@ -802,6 +801,7 @@ impl VoiceIdService {
                 "registering a fraudster needs {ENROLLMENT_SPEECH_SECONDS:.0} s of net speech; the session has {seconds:.1} s"
             )));
         };
+        let biometrics = self.biometrics()?;
         let watchlists = req.watchlist_ids.clone().unwrap_or_default();
         for w in &watchlists {
             self.check_watchlist(&req.domain_id, w)?;

@@ -237,8 +237,8 @@ async fn run(
                 let (a, d, n) = (auth.clone(), domain_id.clone(), session_name.clone());
                 let resolved = blocking(move || {
                     let id = resolve_session(&service, &a, &d, &n, speaker_id.as_deref())?;
-                    if let (StreamAuth::Token(_), Some(s)) = (&a, speaker_id) {
-                        // A token holder may name the caller of its own session.
+                    if let Some(s) = speaker_id {
+                        // The stream may name (or confirm) the caller of its session.
                         service.update_session(
                             voiceprint_voiceid::types::UpdateSessionRequest {
                                 domain_id: d.clone(),

@@ -335,7 +335,7 @@ async fn open(
     let (d, n) = (domain_id.clone(), session_name.clone());
     let session_id = blocking(move || {
         let id = resolve_session(&service, &auth, &d, &n, speaker.as_deref())?;
-        if let (StreamAuth::Token(_), Some(s)) = (&auth, speaker) {
+        if let Some(s) = speaker {
             service.update_session(voiceprint_voiceid::types::UpdateSessionRequest {
                 domain_id: d.clone(),
                 session_name_or_id: id.clone(),

@@ -1,1 +1,52 @@
+//! Unit tests of the session row pieces that need no model: the running embedding
+//! and its bytes. Behaviour over real speech is in `crates/server/tests/sessions.rs`.
+
 use super::*;
+
+#[test]
+fn the_running_embedding_is_the_speech_weighted_sum_of_unit_vectors() {
+    let mut acc = Accumulator::new("campplus", 2);
+    acc.add(&[3.0, 0.0], 2.0).unwrap(); // unit [1, 0] × 2 s
+    acc.add(&[0.0, -5.0], 1.0).unwrap(); // unit [0, -1] × 1 s
+    assert_eq!(acc.sum, vec![2.0, -1.0]);
+    assert_eq!(acc.seconds, 3.0);
+    // Wrong dimension and zero vectors are refused, not averaged in.
+    assert!(acc.add(&[1.0, 2.0, 3.0], 1.0).is_err());
+    assert!(acc.add(&[0.0, 0.0], 1.0).is_err());
+    assert_eq!(acc.seconds, 3.0);
+}
+
+#[test]
+fn the_running_embedding_round_trips_and_bad_bytes_are_refused() {
+    let mut acc = Accumulator::new("campplus", 3);
+    acc.add(&[0.1, 0.2, 0.3], 4.5).unwrap();
+    let bytes = acc.to_bytes();
+    let back = Accumulator::from_bytes(&bytes).unwrap();
+    assert!(back == acc);
+    for bad in [
+        &bytes[..bytes.len() - 1],
+        &bytes[1..],
+        b"VPSA".as_slice(),
+        [bytes.as_slice(), &[0u8]].concat().as_slice(),
+    ] {
+        assert!(matches!(Accumulator::from_bytes(bad), Err(Error::Internal(_))));
+    }
+}
+
+#[test]
+fn session_locks_serialise_one_session_and_spread_others() {
+    let a = session_lock("id#aaaaaaaaaaaaaaaaaaaaaa");
+    // A different session is not blocked by `a` (unless it hashes to the same stripe).
+    let other = (0..100)
+        .map(|i| format!("id#{i:022}"))
+        .find(|id| {
+            SESSION_LOCKS[id
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)))
+                % SESSION_LOCKS.len()]
+            .try_lock()
+            .is_ok()
+        });
+    assert!(other.is_some());
+    drop(a);
+}
