@@ -197,8 +197,10 @@ enum RunEnd {
     Stopped,
 }
 
-/// A request's audio turned into a voiceprint, or the error for the output file.
-type Prepared = std::result::Result<Voiceprint, OutputError>;
+/// A request's audio turned into a voiceprint (with the highest voice-spoofing
+/// risk of its recordings, when the countermeasure ran), or the error for the
+/// output file.
+type Prepared = std::result::Result<(Voiceprint, Option<u8>), OutputError>;
 
 /// Settings of one job, decoded from its stored record.
 struct JobSettings {
@@ -364,6 +366,9 @@ impl Ctx {
         };
         drop(manifest);
         let settings = JobSettings::from_job(&job, &self.config);
+        // The countermeasure is costly: run it only where its answer can refuse an
+        // enrollment (FraudDetectionAction FAIL).
+        let score_spoofing = job_ref.kind == JobKind::SpeakerEnrollment && settings.fraud_fail;
 
         // What earlier runs of this job already did.
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; entries.len()];
@@ -453,7 +458,7 @@ impl Ctx {
                         return;
                     }
                     let prepared = match &entries[pending[k]] {
-                        ManifestEntry::Valid(req) => self.prepare(req, biometrics),
+                        ManifestEntry::Valid(req) => self.prepare(req, biometrics, score_spoofing),
                         // Nothing to prepare: the commit loop writes its error.
                         ManifestEntry::Invalid {
                             request_id,
@@ -560,9 +565,15 @@ impl Ctx {
 
     /// Fetch, decode, find speech and embed every audio file of a request; check
     /// the net speech; combine into a voiceprint.
-    fn prepare(&self, req: &ManifestRequest, biometrics: &Biometrics) -> Prepared {
+    fn prepare(
+        &self,
+        req: &ManifestRequest,
+        biometrics: &Biometrics,
+        score_spoofing: bool,
+    ) -> Prepared {
         let fail = |e: JobError| output_error(&req.request_id, &e);
         let mut parts: Vec<SpeechEmbedding> = Vec::with_capacity(req.audio.len());
+        let mut spoof_risk: Option<u8> = None;
         for spec in &req.audio {
             let bytes = self
                 .stores
@@ -581,6 +592,16 @@ impl Ctx {
                     other => fail(other.into()),
                 })?;
             parts.push(part);
+            // Voice-spoofing risk of this recording's speech (the countermeasure wants
+            // the waveform, which embed_recording does not return).
+            if let (true, Some(scorer)) = (score_spoofing, self.service.spoof_scorer()) {
+                if let Ok(audio) = voiceprint_audio::prepare_bytes(&bytes, &options) {
+                    let risk = scorer
+                        .risk_score(&audio.speech_samples())
+                        .map_err(|e| fail(e.into()))?;
+                    spoof_risk = Some(spoof_risk.map_or(risk, |r| r.max(risk)));
+                }
+            }
         }
         let speech: f64 = parts.iter().map(|p| p.net_speech_seconds).sum();
         if speech < self.config.min_speech_seconds {
@@ -589,7 +610,8 @@ impl Ctx {
                 self.config.min_speech_seconds
             ))));
         }
-        biometrics.voiceprint(&parts).map_err(|e| fail(e.into()))
+        let voiceprint = biometrics.voiceprint(&parts).map_err(|e| fail(e.into()))?;
+        Ok((voiceprint, spoof_risk))
     }
 
     /// Applies one prepared request to the store (in manifest order).
@@ -602,8 +624,8 @@ impl Ctx {
         prepared: Prepared,
         journal: &mut Journal<'_>,
     ) -> Result<RecordOutcome> {
-        let voiceprint = match prepared {
-            Ok(vp) => vp,
+        let (voiceprint, spoof_risk) = match prepared {
+            Ok(p) => p,
             Err(e) => return Ok(RecordOutcome::Error(e)),
         };
         let fail = |e: JobError| Ok(RecordOutcome::Error(output_error(&req.request_id, &e)));
@@ -611,6 +633,13 @@ impl Ctx {
             JobKind::SpeakerEnrollment => {
                 let speaker_id = req.speaker_id.as_deref().unwrap_or_default();
                 if settings.fraud_fail {
+                    if let Some(risk) = spoof_risk.filter(|r| *r >= settings.risk_threshold) {
+                        return fail(JobError::Request(format!(
+                            "fraud check failed: voice spoofing risk {risk} >= RiskThreshold {} \
+                             (the recording looks synthetic or replayed); the speaker was not enrolled",
+                            settings.risk_threshold
+                        )));
+                    }
                     for w in &settings.watchlists {
                         match self.service.known_fraudster_risk(
                             &job.domain_id,

@@ -227,6 +227,13 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     if let Some(biometrics) = load_biometrics(&config).await? {
         service = service.with_biometrics(biometrics);
     }
+    let antispoof = config.antispoof.clone();
+    if let Some(scorer) = tokio::task::spawn_blocking(move || crate::antispoof::load(&antispoof))
+        .await
+        .map_err(|e| ServeError::Server(std::io::Error::other(e)))?
+    {
+        service = service.with_spoof_scorer(scorer);
+    }
     // ---- batch jobs (voiceprint-jobs, issue 6) --------------------------------
     // The runner goes into the service before it is shared; starting it queues the
     // jobs a crash or shutdown interrupted, so they resume here.

@@ -173,6 +173,8 @@ pub struct VoiceIdService {
     write_lock: Arc<Mutex<()>>,
     /// The speaker model (see `enrollment`); None when the server runs without weights.
     biometrics: Option<Arc<crate::biometrics::Biometrics>>,
+    /// The voice-spoofing countermeasure, when configured (see `enrollment`).
+    spoof: Option<Arc<dyn crate::sessions::SpoofScorer>>,
 }
 
 impl std::fmt::Debug for VoiceIdService {
@@ -195,6 +197,7 @@ impl VoiceIdService {
             runner: Arc::new(NoJobRunner),
             write_lock: Arc::new(Mutex::new(())),
             biometrics: None,
+            spoof: None,
         }
     }
 

@@ -134,6 +134,18 @@ impl VoiceIdService {
         self
     }
 
+    /// Attach the voice-spoofing countermeasure: batch enrollment refuses spoofed
+    /// recordings with it and sessions report VoiceSpoofingRisk.
+    pub fn with_spoof_scorer(mut self, scorer: Arc<dyn crate::sessions::SpoofScorer>) -> Self {
+        self.spoof = Some(scorer);
+        self
+    }
+
+    /// The countermeasure, when one is configured.
+    pub fn spoof_scorer(&self) -> Option<&Arc<dyn crate::sessions::SpoofScorer>> {
+        self.spoof.as_ref()
+    }
+
     /// The speaker model, or an internal error saying it is not loaded.
     pub fn biometrics(&self) -> Result<&Arc<Biometrics>> {
         self.biometrics.as_ref().ok_or_else(|| {
