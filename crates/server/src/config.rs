@@ -43,8 +43,14 @@ pub struct StoreSection {
 // The connection string may carry a password: show only which backend it is.
 impl std::fmt::Debug for StoreSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let backend = if self.database_url.is_empty() { "sqlite (data_dir)" } else { "postgresql (<redacted url>)" };
-        f.debug_struct("StoreSection").field("database_url", &backend).finish()
+        let backend = if self.database_url.is_empty() {
+            "sqlite (data_dir)"
+        } else {
+            "postgresql (<redacted url>)"
+        };
+        f.debug_struct("StoreSection")
+            .field("database_url", &backend)
+            .finish()
     }
 }
 
@@ -62,10 +68,27 @@ pub struct EngineSection {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsSection {
-    pub max_sessions_per_domain: u64,
+    pub max_active_streams_per_domain: usize,
     pub max_audio_seconds: f64,
-    pub idle_timeout_seconds: u64,
-    pub result_ttl_hours: f64,
+    pub idle_timeout_seconds: f64,
+    pub ended_ttl_seconds: f64,
+    pub segment_seconds: f64,
+    pub max_embedded_speech_seconds: f64,
+    pub spoof_scored_speech_seconds: f64,
+}
+
+impl SessionsSection {
+    /// The limits as the session layer takes them.
+    pub fn limits(&self) -> voiceprint_voiceid::sessions::SessionLimits {
+        voiceprint_voiceid::sessions::SessionLimits {
+            max_active_streams_per_domain: self.max_active_streams_per_domain,
+            max_audio_seconds: self.max_audio_seconds,
+            idle_timeout_seconds: self.idle_timeout_seconds,
+            ended_ttl_seconds: self.ended_ttl_seconds,
+            segment_seconds: self.segment_seconds,
+            max_embedded_speech_seconds: self.max_embedded_speech_seconds,
+        }
+    }
 }
 
 /// `[jobs]`: batch jobs and the object store they read and write.
@@ -108,7 +131,10 @@ impl std::fmt::Debug for JobsSection {
             .field("min_speech_seconds", &self.min_speech_seconds)
             .field("max_audio_bytes", &self.max_audio_bytes)
             .field("max_manifest_bytes", &self.max_manifest_bytes)
-            .field("default_fraudster_similarity_threshold", &self.default_fraudster_similarity_threshold)
+            .field(
+                "default_fraudster_similarity_threshold",
+                &self.default_fraudster_similarity_threshold,
+            )
             .field("file_root", &self.file_root)
             .finish()
     }
@@ -302,12 +328,15 @@ impl Config {
             return bad("engine.model must be \"campplus\" or \"ge2e\"");
         }
         let sessions = &self.sessions;
-        if sessions.max_sessions_per_domain == 0
-            || sessions.max_audio_seconds.is_nan()
-            || sessions.max_audio_seconds <= 0.0
-            || sessions.idle_timeout_seconds == 0
-            || sessions.result_ttl_hours.is_nan()
-            || sessions.result_ttl_hours <= 0.0
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if sessions.max_active_streams_per_domain == 0
+            || !positive(sessions.max_audio_seconds)
+            || !positive(sessions.idle_timeout_seconds)
+            || !positive(sessions.ended_ttl_seconds)
+            || !positive(sessions.segment_seconds)
+            || !positive(sessions.max_embedded_speech_seconds)
+            || sessions.spoof_scored_speech_seconds.is_nan()
+            || sessions.spoof_scored_speech_seconds < 0.0
         {
             return bad("sessions limits must be positive");
         }

@@ -254,7 +254,7 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     };
     let contacts = crate::contacts::ContactCenter::new(
         service.clone(),
-        Duration::from_secs_f64(config.sessions.result_ttl_hours * 3600.0),
+        Duration::from_secs_f64(config.sessions.ended_ttl_seconds),
     );
     let state = AppState {
         config: Arc::new(config.clone()),

@@ -72,14 +72,15 @@ pub const EXTENSION_OPERATIONS: [&str; 9] = [
 /// and encode the output as the response body's JSON text (directly: going
 /// through a `serde_json::Value` tree first cost a ListSpeakers page hundreds of
 /// allocations).
-pub(crate) async fn call<Req, Resp>(
+pub(crate) async fn call<Req, Resp, F>(
     state: &AppState,
     input: Value,
-    call: fn(&VoiceIdService, Req) -> Result<Resp, VoiceIdError>,
+    call: F,
 ) -> Result<String, ApiError>
 where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
+    F: FnOnce(&VoiceIdService, Req) -> Result<Resp, VoiceIdError> + Send + 'static,
 {
     let AwsJson(request) = AwsJson::<Req>::decode(input)?;
     let service = state.service.clone();

@@ -4,7 +4,6 @@
 //! routes (`crate::stream`).
 
 use serde_json::Value;
-use voiceprint_voiceid::sessions::SessionLimits;
 use voiceprint_voiceid::VoiceIdService as S;
 
 use super::call;
@@ -31,12 +30,9 @@ pub(super) async fn dispatch(
         "StartSession" => call(state, input, S::start_session).await,
         "UpdateSession" => call(state, input, S::update_session).await,
         "DescribeSession" => call(state, input, S::describe_session).await,
-        // TODO(lead): the `[sessions]` config's ended-session TTL.
         "EndSession" => {
-            call(state, input, |s, r| {
-                s.end_session(r, &SessionLimits::default())
-            })
-            .await
+            let limits = state.config.sessions.limits();
+            call(state, input, move |s, r| s.end_session(r, &limits)).await
         }
         "EnrollBySession" => call(state, input, S::enroll_by_session).await,
         "RegisterFraudsterBySession" => call(state, input, S::register_fraudster_by_session).await,

@@ -59,6 +59,8 @@ pub struct StreamHub {
     pub limits: SessionLimits,
     /// Voice-spoofing detector, when one is wired in (see `SpoofScorer`).
     pub spoof: Option<Arc<dyn SpoofScorer>>,
+    /// Speech per stream the countermeasure scores (it is costly; see config).
+    pub spoof_scored_speech_seconds: f64,
     active: Mutex<HashMap<String, Vec<String>>>,
 }
 
@@ -67,6 +69,7 @@ impl StreamHub {
         StreamHub {
             limits,
             spoof: None,
+            spoof_scored_speech_seconds: 8.0,
             active: Mutex::new(HashMap::new()),
         }
     }
@@ -137,8 +140,10 @@ impl Drop for StreamGuard {
 
 /// The stream routes, with a hub of their own and the session sweeper.
 pub fn routes(app: AppState) -> Router {
-    // TODO(lead): SessionLimits from the `[sessions]` config section.
-    let hub = Arc::new(StreamHub::new(SessionLimits::default()));
+    let mut hub = StreamHub::new(app.config.sessions.limits());
+    hub.spoof = app.service.spoof_scorer().cloned();
+    hub.spoof_scored_speech_seconds = app.config.sessions.spoof_scored_speech_seconds;
+    let hub = Arc::new(hub);
     spawn_sweeper(app.service.clone(), Arc::clone(&hub));
     let state = StreamState { app, hub };
     Router::new()
@@ -254,6 +259,8 @@ pub struct SessionFeed {
     pub domain_id: String,
     pub session_id: String,
     live: LiveAudio,
+    /// Speech this stream has had scored by the spoofing countermeasure.
+    spoof_scored_seconds: f64,
     _guard: StreamGuard,
 }
 
@@ -297,6 +304,7 @@ impl SessionFeed {
             domain_id,
             session_id,
             live,
+            spoof_scored_seconds: 0.0,
             _guard: guard,
         })
     }
@@ -340,7 +348,15 @@ impl SessionFeed {
         let mut update = FeedUpdate::default();
         for segment in segments {
             let service = self.service.clone();
-            let spoof = self.hub.spoof.clone();
+            // The countermeasure scores the call's first seconds of speech only.
+            let spoof = self
+                .hub
+                .spoof
+                .clone()
+                .filter(|_| self.spoof_scored_seconds < self.hub.spoof_scored_speech_seconds);
+            if spoof.is_some() {
+                self.spoof_scored_seconds += segment.new_speech_seconds;
+            }
             let (d, s) = (self.domain_id.clone(), self.session_id.clone());
             let progress = blocking(move || {
                 let biometrics = service.biometrics()?;
