@@ -74,6 +74,13 @@ fn setup() -> Option<Setup> {
 }
 
 fn setup_with(configure: impl FnOnce(JobsConfig) -> JobsConfig) -> Option<Setup> {
+    setup_full(configure, None)
+}
+
+fn setup_full(
+    configure: impl FnOnce(JobsConfig) -> JobsConfig,
+    spoof: Option<Arc<dyn voiceprint_voiceid::sessions::SpoofScorer>>,
+) -> Option<Setup> {
     let models = models_dir()?;
     if !have_speech_tools() {
         return None;
@@ -83,7 +90,7 @@ fn setup_with(configure: impl FnOnce(JobsConfig) -> JobsConfig) -> Option<Setup>
     make_audio(&root.join("audio"));
     let config = configure(jobs_config(&root));
     let stores = ObjectStores::new(&config).unwrap();
-    let (service, runner) = open_service(&root.join("data"), &models, config);
+    let (service, runner) = common::open_service_with(&root.join("data"), &models, config, spoof);
     let (domain, default_watchlist) = create_domain(&service, "jobs");
     Some(Setup {
         _tmp: tmp,
@@ -1102,4 +1109,84 @@ fn thousand_record_enrollment_job_over_s3_moto() {
         jobs[0].job_id
     );
     assert!(s.stores.get(&out, 1 << 30).is_ok(), "{out}");
+}
+
+/// Rates every recording as spoofed with a fixed risk, and counts its calls: a
+/// stand-in that isolates the runner's rule from the (costly) AASIST model, which
+/// crates/server/tests/spoofing.rs runs for real.
+struct FixedRisk {
+    risk: u8,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl voiceprint_voiceid::sessions::SpoofScorer for FixedRisk {
+    fn risk_score(&self, speech_16k: &[f32]) -> voiceprint_voiceid::Result<u8> {
+        assert!(
+            speech_16k.len() > 16_000,
+            "the scorer gets the recording's speech"
+        );
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.risk)
+    }
+}
+
+#[test]
+fn spoofed_recordings_are_refused_under_fail_and_enrolled_under_ignore() {
+    let scorer = Arc::new(FixedRisk {
+        risk: 80,
+        calls: Default::default(),
+    });
+    let Some(s) = setup_full(|c| c, Some(scorer.clone())) else {
+        return;
+    };
+    let fraud = |action: &str, threshold: i64| {
+        Some(EnrollmentJobFraudDetectionConfig {
+            fraud_detection_action: Some(action.into()),
+            risk_threshold: Some(threshold),
+            watchlist_ids: None,
+        })
+    };
+    // FAIL with RiskThreshold 50: a risk of 80 refuses the enrollment (400).
+    let (job, out) = s.enroll(
+        "spoof-fail.json",
+        vec![enroll_request("r1", "carol", &[(s.voice(0, 0), 0)])],
+        "SKIP",
+        fraud("FAIL", 50),
+    );
+    assert_eq!(job.job_status, "COMPLETED_WITH_ERRORS", "{out}");
+    // by_request chains the Errors list to the one named: name the successes.
+    let errors = by_request(&out, "SuccessfulEnrollments");
+    assert_eq!(errors["r1"]["ErrorCode"], 400, "{out}");
+    assert!(
+        errors["r1"]["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("voice spoofing risk 80"),
+        "{out}"
+    );
+    assert!(all_speakers(&s.service, &s.domain)
+        .iter()
+        .all(|sp| sp.customer_speaker_id.as_deref() != Some("carol")));
+    // FAIL above the risk: enrolled.
+    let (job, out) = s.enroll(
+        "spoof-high.json",
+        vec![enroll_request("r1", "carol", &[(s.voice(0, 0), 0)])],
+        "SKIP",
+        fraud("FAIL", 90),
+    );
+    assert_eq!(job.job_status, "COMPLETED", "{out}");
+    // IGNORE: the countermeasure is not even run.
+    let before = scorer.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let (job, out) = s.enroll(
+        "spoof-ignore.json",
+        vec![enroll_request("r1", "dave", &[(s.voice(1, 0), 0)])],
+        "SKIP",
+        fraud("IGNORE", 50),
+    );
+    assert_eq!(job.job_status, "COMPLETED", "{out}");
+    assert_eq!(
+        scorer.calls.load(std::sync::atomic::Ordering::Relaxed),
+        before
+    );
 }

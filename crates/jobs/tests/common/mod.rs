@@ -152,16 +152,28 @@ pub fn open_service(
     models: &Path,
     config: JobsConfig,
 ) -> (Arc<VoiceIdService>, Arc<BatchJobRunner>) {
+    open_service_with(data_dir, models, config, None)
+}
+
+/// [`open_service`] with a voice-spoofing scorer attached to the service.
+pub fn open_service_with(
+    data_dir: &Path,
+    models: &Path,
+    config: JobsConfig,
+    spoof: Option<Arc<dyn voiceprint_voiceid::sessions::SpoofScorer>>,
+) -> (Arc<VoiceIdService>, Arc<BatchJobRunner>) {
     std::fs::create_dir_all(data_dir).unwrap();
     let keyring = voiceprint_store::Keyring::open_or_create(data_dir).unwrap();
     let store = Arc::new(voiceprint_store::SqliteStore::open(data_dir, keyring).unwrap());
     let biometrics = Arc::new(Biometrics::load(models, "campplus", 2).unwrap());
     let runner = BatchJobRunner::new(config);
-    let service = Arc::new(
-        VoiceIdService::new(store, ServiceConfig::default(), &[7u8; 32])
-            .with_biometrics(biometrics)
-            .with_job_runner(runner.clone()),
-    );
+    let mut service = VoiceIdService::new(store, ServiceConfig::default(), &[7u8; 32])
+        .with_biometrics(biometrics)
+        .with_job_runner(runner.clone());
+    if let Some(scorer) = spoof {
+        service = service.with_spoof_scorer(scorer);
+    }
+    let service = Arc::new(service);
     runner.start(service.clone()).unwrap();
     (service, runner)
 }
