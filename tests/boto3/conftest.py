@@ -10,6 +10,7 @@ do not process audio), so 23 ENROLLED speakers are seeded with
 """
 
 import configparser
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import threading
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 
@@ -138,3 +140,37 @@ def domain(voiceid):
         voiceid.delete_domain(DomainId=d["DomainId"])
     except voiceid.exceptions.ResourceNotFoundException:
         pass
+
+
+MODEL_DIR = REPO / "crates" / "server" / "model"
+
+
+def _merged_model():
+    """The Voice ID model plus voiceprint's extension operations (sessions, contacts)."""
+    base = json.loads((MODEL_DIR / "voice-id-service-2.json").read_text())
+    for ext in ("voiceprint-sessions.json", "voiceprint-contacts.json"):
+        more = json.loads((MODEL_DIR / ext).read_text())
+        base["operations"].update(more["operations"])
+        base["shapes"].update(more["shapes"])
+    return base
+
+
+@pytest.fixture(scope="session")
+def extension_client(server):
+    """boto3 knows only the public Voice ID model: this client loads it merged with
+    voiceprint's extension shapes from a private botocore data path, so StartSession,
+    StartContact & co. are ordinary, SigV4-signed boto3 calls."""
+    data = Path(tempfile.mkdtemp(prefix="voiceprint-model-"))
+    target = data / "voice-id" / "2021-09-27"
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(json.dumps(_merged_model()))
+    core = botocore.session.Session()
+    core.get_component("data_loader").search_paths.insert(0, str(data))
+    return boto3.session.Session(botocore_session=core).client(
+        "voice-id",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )

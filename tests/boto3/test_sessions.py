@@ -1,52 +1,13 @@
-"""Session extension operations through boto3 (issue 8).
-
-boto3 knows only the public Voice ID model, so this client loads the same model
-merged with voiceprint's extension shapes (crates/server/model/voiceprint-sessions.json)
-from a private botocore data path: StartSession & co. are then ordinary, SigV4-signed
-boto3 calls. Audio streaming is covered by crates/server/tests/sessions.rs.
+"""Session extension operations through boto3 (issue 8), with the merged model
+(conftest `extension_client`). Audio streaming is covered by
+crates/server/tests/sessions.rs.
 """
 
-import json
-import tempfile
-from pathlib import Path
-
-import boto3
-import botocore.session
 import pytest
-from botocore.config import Config
-
-REPO = Path(__file__).resolve().parents[2]
-MODEL_DIR = REPO / "crates" / "server" / "model"
 
 
-def _merged_model():
-    base = json.loads((MODEL_DIR / "voice-id-service-2.json").read_text())
-    ext = json.loads((MODEL_DIR / "voiceprint-sessions.json").read_text())
-    base["operations"].update(ext["operations"])
-    base["shapes"].update(ext["shapes"])
-    return base
-
-
-@pytest.fixture(scope="module")
-def sessions_client(server):
-    data = Path(tempfile.mkdtemp(prefix="voiceprint-model-"))
-    target = data / "voice-id" / "2021-09-27"
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(_merged_model()))
-    core = botocore.session.Session()
-    core.get_component("data_loader").search_paths.insert(0, str(data))
-    return boto3.session.Session(botocore_session=core).client(
-        "voice-id",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
-
-
-def test_session_lifecycle_through_boto3(sessions_client, domain):
-    c = sessions_client
+def test_session_lifecycle_through_boto3(extension_client, domain):
+    c = extension_client
     d = domain["DomainId"]
     started = c.start_session(DomainId=d, SessionName="contact-0001", SpeakerId="caller-1",
                               StreamingConfiguration={"AuthenticationMinimumSpeechInSeconds": 5})
