@@ -13,10 +13,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use voiceprint_server::sigv4::{sign_headers, SigningKey};
 
 use common::Client;
 
@@ -103,42 +102,16 @@ struct Call {
 }
 
 impl Call {
-    /// POSTs a whole recording into the contact's session (SigV4-signed).
+    /// POSTs a whole μ-law recording into the contact's session.
     async fn post_audio(&self, contact: &str, audio: &[u8]) {
-        let path = format!("/v1/sessions/{}/{contact}/audio", self.domain);
-        let query = "encoding=mulaw&sample_rate=8000";
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("host", self.c.addr.parse().unwrap());
-        let key = SigningKey {
-            access_key_id: &self.c.access_key_id,
-            secret_access_key: &self.c.secret,
-            region: common::REGION,
-            service: "voiceid",
-        };
-        sign_headers(
-            "POST",
-            &path,
-            query,
-            &mut headers,
+        common::post_audio(
+            &self.c,
+            &self.domain,
+            contact,
+            "encoding=mulaw&sample_rate=8000",
             audio,
-            &key,
-            SystemTime::now(),
-        );
-        let mut req = self
-            .c
-            .http
-            .post(format!("http://{}{path}?{query}", self.c.addr))
-            .body(audio.to_vec());
-        for (k, v) in &headers {
-            req = req.header(k.as_str(), v.to_str().unwrap());
-        }
-        let resp = req.send().await.unwrap();
-        assert_eq!(
-            resp.status().as_u16(),
-            200,
-            "{}",
-            resp.text().await.unwrap_or_default()
-        );
+        )
+        .await;
     }
 
     async fn start(&self, contact: &str, flow: &str, attrs: Value, channel: &str) -> Value {

@@ -12,10 +12,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use voiceprint_server::sigv4::{sign_headers, SigningKey};
 
 use common::Client;
 
@@ -98,41 +97,6 @@ fn synthetic(dir: &Path) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
-async fn post_audio(c: &Client, domain: &str, session: &str, audio: &[u8]) {
-    let path = format!("/v1/sessions/{domain}/{session}/audio");
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert("host", c.addr.parse().unwrap());
-    let key = SigningKey {
-        access_key_id: &c.access_key_id,
-        secret_access_key: &c.secret,
-        region: common::REGION,
-        service: "voiceid",
-    };
-    sign_headers(
-        "POST",
-        &path,
-        "",
-        &mut headers,
-        audio,
-        &key,
-        SystemTime::now(),
-    );
-    let mut req = c
-        .http
-        .post(format!("http://{}{path}", c.addr))
-        .body(audio.to_vec());
-    for (k, v) in &headers {
-        req = req.header(k.as_str(), v.to_str().unwrap());
-    }
-    let resp = req.send().await.unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        200,
-        "{}",
-        resp.text().await.unwrap_or_default()
-    );
-}
-
 fn fraud(evaluation: &Value) -> &Value {
     &evaluation["FraudDetectionResult"]
 }
@@ -192,7 +156,7 @@ async fn synthetic_speech_is_high_risk_with_voice_spoofing_and_human_speech_is_n
     };
 
     start("synthetic-call").await;
-    post_audio(&c, &domain, "synthetic-call", &synthetic(dir.path())).await;
+    common::post_audio(&c, &domain, "synthetic-call", "", &synthetic(dir.path())).await;
     let tts = c
         .ok(
             "EvaluateSession",
@@ -208,7 +172,14 @@ async fn synthetic_speech_is_high_risk_with_voice_spoofing_and_human_speech_is_n
     assert!(risk >= 50, "{tts}");
 
     start("human-call").await;
-    post_audio(&c, &domain, "human-call", &std::fs::read(&p.human).unwrap()).await;
+    common::post_audio(
+        &c,
+        &domain,
+        "human-call",
+        "",
+        &std::fs::read(&p.human).unwrap(),
+    )
+    .await;
     let human = c
         .ok(
             "EvaluateSession",
@@ -236,7 +207,7 @@ async fn synthetic_speech_is_high_risk_with_voice_spoofing_and_human_speech_is_n
       {"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {}, "Transitions": {}}]}"#;
     // The caller's audio reaches the session before the flow's stream block (as with
     // Twilio starting the media stream first): the flow joins that session.
-    post_audio(&c, &domain, "tts-contact", &synthetic(dir.path())).await;
+    common::post_audio(&c, &domain, "tts-contact", "", &synthetic(dir.path())).await;
     c.ok(
         "StartContact",
         json!({"DomainId": domain, "ContactId": "tts-contact", "FlowJson": flow}),

@@ -279,3 +279,43 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// POSTs raw audio bytes to a session's audio endpoint, SigV4-signed (the HTTP
+/// ingestion path); `query` as on the wire (e.g. `encoding=mulaw&sample_rate=8000`).
+pub async fn post_audio(c: &Client, domain: &str, session: &str, query: &str, audio: &[u8]) {
+    use voiceprint_server::sigv4::{sign_headers, SigningKey};
+    let path = format!("/v1/sessions/{domain}/{session}/audio");
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("host", c.addr.parse().unwrap());
+    let key = SigningKey {
+        access_key_id: &c.access_key_id,
+        secret_access_key: &c.secret,
+        region: REGION,
+        service: "voiceid",
+    };
+    sign_headers(
+        "POST",
+        &path,
+        query,
+        &mut headers,
+        audio,
+        &key,
+        SystemTime::now(),
+    );
+    let url = if query.is_empty() {
+        format!("http://{}{path}", c.addr)
+    } else {
+        format!("http://{}{path}?{query}", c.addr)
+    };
+    let mut req = c.http.post(url).body(audio.to_vec());
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.to_str().unwrap());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+}
