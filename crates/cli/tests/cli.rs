@@ -27,7 +27,10 @@ fn weights(model: &str) -> PathBuf {
 /// Whether `model`'s weights are present (both models always run when they are).
 fn model_runs(model: &str) -> bool {
     if !weights(model).is_file() {
-        eprintln!("skipping {model}: {} not found (run scripts/fetch-models.sh)", weights(model).display());
+        eprintln!(
+            "skipping {model}: {} not found (run scripts/fetch-models.sh)",
+            weights(model).display()
+        );
         return false;
     }
     true
@@ -35,10 +38,13 @@ fn model_runs(model: &str) -> bool {
 
 /// The model the scoring tests use: CAM++ when its weights are present, else GE2E.
 fn any_model() -> Option<&'static str> {
-    ["campplus", "ge2e"].into_iter().find(|m| model_runs(m)).or_else(|| {
-        eprintln!("skipping: no usable model under {}", models_dir().display());
-        None
-    })
+    ["campplus", "ge2e"]
+        .into_iter()
+        .find(|m| model_runs(m))
+        .or_else(|| {
+            eprintln!("skipping: no usable model under {}", models_dir().display());
+            None
+        })
 }
 
 const SENTENCES: [&str; 4] = [
@@ -64,7 +70,11 @@ fn speech(voice: &str, sentence: usize) -> Option<PathBuf> {
     let path = dir.join(format!("{}_{sentence}.wav", voice.replace('+', "_")));
     if !path.exists() {
         // Write to a unique temp name first: tests run in parallel.
-        let tmp = dir.join(format!("{}_{sentence}.{:?}.tmp", voice.replace('+', "_"), std::thread::current().id()));
+        let tmp = dir.join(format!(
+            "{}_{sentence}.{:?}.tmp",
+            voice.replace('+', "_"),
+            std::thread::current().id()
+        ));
         let status = Command::new("espeak-ng")
             .args(["-v", voice, "-s", "150", "-w"])
             .arg(&tmp)
@@ -82,7 +92,11 @@ const VOICE_A: &str = "en-us";
 const VOICE_B: &str = "en-gb+f3";
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("VOICEPRINT_MODELS_DIR", models_dir()).output().expect("run voiceprint")
+    Command::new(BIN)
+        .args(args)
+        .env("VOICEPRINT_MODELS_DIR", models_dir())
+        .output()
+        .expect("run voiceprint")
 }
 
 fn stdout(o: &Output) -> String {
@@ -103,11 +117,15 @@ fn embed_prints_one_json_line_per_file_with_model_dimension() {
         if !model_runs(model) {
             continue;
         }
-        let (Some(a), Some(b)) = (speech(VOICE_A, 0), speech(VOICE_B, 1)) else { return };
+        let (Some(a), Some(b)) = (speech(VOICE_A, 0), speech(VOICE_B, 1)) else {
+            return;
+        };
         let out = run(&["embed", "--model", model, p(&a), p(&b)]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let lines: Vec<serde_json::Value> =
-            stdout(&out).lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect();
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+            .collect();
         assert_eq!(lines.len(), 2);
         for (line, file) in lines.iter().zip([&a, &b]) {
             assert_eq!(line["model"], model);
@@ -118,7 +136,10 @@ fn embed_prints_one_json_line_per_file_with_model_dimension() {
             assert!(emb.iter().all(|v| v.as_f64().unwrap().is_finite()));
             let speech = line["net_speech_seconds"].as_f64().unwrap();
             let duration = line["duration_seconds"].as_f64().unwrap();
-            assert!(speech > 1.0 && speech <= duration + 1e-6, "{speech} of {duration}");
+            assert!(
+                speech > 1.0 && speech <= duration + 1e-6,
+                "{speech} of {duration}"
+            );
         }
         // Embeddings never go to the logs.
         assert!(!stderr(&out).contains(&lines[0]["embedding"][0].to_string()));
@@ -128,15 +149,30 @@ fn embed_prints_one_json_line_per_file_with_model_dimension() {
 #[test]
 fn compare_scores_same_voice_above_different_voice() {
     let Some(model) = any_model() else { return };
-    let (Some(e1), Some(e2), Some(same), Some(other)) =
-        (speech(VOICE_A, 0), speech(VOICE_A, 1), speech(VOICE_A, 2), speech(VOICE_B, 2))
-    else {
+    let (Some(e1), Some(e2), Some(same), Some(other)) = (
+        speech(VOICE_A, 0),
+        speech(VOICE_A, 1),
+        speech(VOICE_A, 2),
+        speech(VOICE_B, 2),
+    ) else {
         return;
     };
     let score = |test: &Path| -> serde_json::Value {
-        let out = run(&["compare", "--model", model, p(&e1), p(&e2), "--test", p(test)]);
+        let out = run(&[
+            "compare",
+            "--model",
+            model,
+            p(&e1),
+            p(&e2),
+            "--test",
+            p(test),
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stderr(&out).contains("score"), "human line on stderr: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("score"),
+            "human line on stderr: {}",
+            stderr(&out)
+        );
         serde_json::from_str(stdout(&out).trim()).expect("JSON result")
     };
     let (s_same, s_other) = (score(&same), score(&other));
@@ -183,13 +219,32 @@ fn eval_prints_metrics_and_writes_det_png_and_scores() {
     let trials = dir.join("trials.tsv");
     std::fs::write(&trials, list).unwrap();
     let (det, scores) = (dir.join("det.png"), dir.join("scores.tsv"));
-    let out = run(&["eval", "--model", model, "--trials", p(&trials), "--det", p(&det), "--scores", p(&scores)]);
+    let out = run(&[
+        "eval",
+        "--model",
+        model,
+        "--trials",
+        p(&trials),
+        "--det",
+        p(&det),
+        "--scores",
+        p(&scores),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for key in ["EER", "minDCF", "FRR @ FAR 1 %", "at score 90", "spoof accepted @ 90"] {
+    for key in [
+        "EER",
+        "minDCF",
+        "FRR @ FAR 1 %",
+        "at score 90",
+        "spoof accepted @ 90",
+    ] {
         assert!(text.contains(key), "missing {key}: {text}");
     }
-    assert!(text.contains("(4 target, 8 nontarget, 2 spoof, 0 skipped)"), "{text}");
+    assert!(
+        text.contains("(4 target, 8 nontarget, 2 spoof, 0 skipped)"),
+        "{text}"
+    );
     let png = std::fs::read(&det).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let rows: Vec<String> = std::fs::read_to_string(&scores)
@@ -222,7 +277,11 @@ fn missing_and_corrupt_files_fail_with_exit_code_1_and_clear_message() {
     let missing = dir.join("does-not-exist.wav");
     let out = run(&["embed", "--model", model, p(&missing)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("does-not-exist.wav"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does-not-exist.wav"),
+        "{}",
+        stderr(&out)
+    );
 
     let corrupt = dir.join("corrupt.wav");
     let mut bytes = b"RIFF\x24\x08\x00\x00WAVEfmt ".to_vec();
@@ -231,10 +290,15 @@ fn missing_and_corrupt_files_fail_with_exit_code_1_and_clear_message() {
     let out = run(&["embed", "--model", model, p(&corrupt)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.starts_with("error: ") && err.contains("corrupt.wav"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("corrupt.wav"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
-    let Some(good) = speech(VOICE_A, 0) else { return };
+    let Some(good) = speech(VOICE_A, 0) else {
+        return;
+    };
     let out = run(&["compare", "--model", model, p(&good), "--test", p(&corrupt)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
@@ -242,7 +306,11 @@ fn missing_and_corrupt_files_fail_with_exit_code_1_and_clear_message() {
     std::fs::write(&trials, "a.wav\tb.wav\tmaybe\n").unwrap();
     let out = run(&["eval", "--model", model, "--trials", p(&trials)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bad-trials.tsv:1") && stderr(&out).contains("maybe"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad-trials.tsv:1") && stderr(&out).contains("maybe"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -263,7 +331,12 @@ fn usage_errors_exit_2() {
 #[test]
 fn missing_weights_is_a_runtime_error() {
     let out = Command::new(BIN)
-        .args(["embed", "--models-dir", "/nonexistent-voiceprint-models", "x.wav"])
+        .args([
+            "embed",
+            "--models-dir",
+            "/nonexistent-voiceprint-models",
+            "x.wav",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -272,10 +345,15 @@ fn missing_weights_is_a_runtime_error() {
 
 #[test]
 fn flow_validate_accepts_the_sample_and_names_the_broken_action() {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/tests/flows/voice-id-sample.json");
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/tests/flows/voice-id-sample.json");
     let ok = run(&["flow", "validate", p(&sample)]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stdout(&ok).contains("ok (18 actions, starts at welcome)"), "{}", stdout(&ok));
+    assert!(
+        stdout(&ok).contains("ok (18 actions, starts at welcome)"),
+        "{}",
+        stdout(&ok)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.json");
@@ -286,7 +364,11 @@ fn flow_validate_accepts_the_sample_and_names_the_broken_action() {
     std::fs::write(&broken, text).unwrap();
     let bad = run(&["flow", "validate", p(&sample), p(&broken)]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stdout(&bad).contains("action set-voice-id: VoiceAuthenticationThreshold"), "{}", stdout(&bad));
+    assert!(
+        stdout(&bad).contains("action set-voice-id: VoiceAuthenticationThreshold"),
+        "{}",
+        stdout(&bad)
+    );
 }
 
 /// A `voiceprint serve` child on a free port over `data_dir`; killed on drop.
@@ -305,7 +387,13 @@ impl Drop for Served {
 fn serve(data_dir: &Path) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir", p(data_dir), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--data-dir",
+            p(data_dir),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("VOICEPRINT__ENGINE__MODELS_DIR", models_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -325,13 +413,26 @@ fn flow_run_streams_the_recording_and_prints_the_trace() {
     if !model_runs("campplus") {
         return;
     }
-    let Some(recording) = speech(VOICE_A, 0) else { return };
+    let Some(recording) = speech(VOICE_A, 0) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // seed-speakers creates a domain and prints its id.
-    let seeded = run(&["admin", "seed-speakers", "--data-dir", p(&data), "--count", "1"]);
+    let seeded = run(&[
+        "admin",
+        "seed-speakers",
+        "--data-dir",
+        p(&data),
+        "--count",
+        "1",
+    ]);
     assert!(seeded.status.success(), "{}", stderr(&seeded));
-    let domain = stdout(&seeded).split_whitespace().last().unwrap().to_owned();
+    let domain = stdout(&seeded)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
     let server = serve(&data);
 
     // Set Voice ID, let the caller speak, then check authentication of an unknown customer.
@@ -352,19 +453,103 @@ fn flow_run_streams_the_recording_and_prints_the_trace() {
     )
     .unwrap();
     let out = run(&[
-        "flow", "run", p(&flow), "--endpoint", &server.endpoint, "--data-dir", p(&data), "--domain-id", &domain,
-        "--audio", p(&recording), "--attr", "Account=acct-42", "--contact-id", "cli-call-1",
+        "flow",
+        "run",
+        p(&flow),
+        "--endpoint",
+        &server.endpoint,
+        "--data-dir",
+        p(&data),
+        "--domain-id",
+        &domain,
+        "--audio",
+        p(&recording),
+        "--attr",
+        "Account=acct-42",
+        "--contact-id",
+        "cli-call-1",
     ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("contact cli-call-1 (VOICE, ENDED)"), "{text}");
-    assert!(text.contains("check") && text.contains("Condition:NotEnrolled"), "{text}");
+    assert!(
+        text.contains("check") && text.contains("Condition:NotEnrolled"),
+        "{text}"
+    );
 
     // A chat contact takes the Error branch without any audio.
     let chat = run(&[
-        "flow", "run", p(&flow), "--endpoint", &server.endpoint, "--data-dir", p(&data), "--domain-id", &domain,
-        "--channel", "CHAT",
+        "flow",
+        "run",
+        p(&flow),
+        "--endpoint",
+        &server.endpoint,
+        "--data-dir",
+        p(&data),
+        "--domain-id",
+        &domain,
+        "--channel",
+        "CHAT",
     ]);
     assert!(chat.status.success(), "{}", stderr(&chat));
-    assert!(stdout(&chat).contains("Error:NoMatchingError"), "{}", stdout(&chat));
+    assert!(
+        stdout(&chat).contains("Error:NoMatchingError"),
+        "{}",
+        stdout(&chat)
+    );
+}
+
+#[test]
+fn spoof_scores_synthetic_speech_high_and_human_speech_lower() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let human = shared.join("data/librispeech-251spk/198-126831-0000.flac");
+    if !shared.join("models/aasist/AASIST.pth").is_file() || !human.is_file() {
+        eprintln!(
+            "skipping: AASIST weights or LibriSpeech data not found under {}",
+            shared.display()
+        );
+        return;
+    }
+    let Some(tts) = speech(VOICE_A, 0) else {
+        return;
+    };
+    let out = run(&[
+        "spoof",
+        "--models-dir",
+        p(&shared.join("models")),
+        "--max-windows",
+        "1",
+        p(&tts),
+        p(&human),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON line per file"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let risk = |i: usize| lines[i]["risk_score"].as_u64().unwrap();
+    assert!(
+        lines[0]["high_risk"].as_bool().unwrap() && risk(0) >= 50,
+        "{:?}",
+        lines[0]
+    );
+    assert!(
+        !lines[1]["high_risk"].as_bool().unwrap() && risk(1) < risk(0),
+        "{:?}",
+        lines[1]
+    );
+    // A missing file is a runtime error with the path.
+    let missing = run(&[
+        "spoof",
+        "--models-dir",
+        p(&shared.join("models")),
+        "/nonexistent.wav",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("/nonexistent.wav"),
+        "{}",
+        stderr(&missing)
+    );
 }
