@@ -152,33 +152,7 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 /// SigV4 headers (host, x-amz-date, authorization) for `method path` with `body`,
 /// written from the spec (independently of the server's verifier).
 fn sigv4(c: &Client, method: &str, path: &str, body: &[u8]) -> Vec<(String, String)> {
-    let (amz, date) = common::amz_date(SystemTime::now());
-    let host = &c.addr;
-    let canonical = format!(
-        "{method}\n{path}\n\nhost:{host}\nx-amz-date:{amz}\n\nhost;x-amz-date\n{}",
-        hex(&Sha256::digest(body))
-    );
-    let scope = format!("{date}/{}/voiceid/aws4_request", common::REGION);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let mut k = hmac(format!("AWS4{}", c.secret).as_bytes(), &date);
-    for part in [common::REGION, "voiceid", "aws4_request"] {
-        k = hmac(&k, part);
-    }
-    let signature = hex(&hmac(&k, &to_sign));
-    vec![
-        ("host".into(), host.clone()),
-        ("x-amz-date".into(), amz),
-        (
-            "authorization".into(),
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=host;x-amz-date, Signature={signature}",
-                c.access_key_id
-            ),
-        ),
-    ]
+    sigv4_with_query(c, method, path, "", body)
 }
 
 /// What a stream saw: the server's JSON events and its close frame.
@@ -791,7 +765,7 @@ async fn not_enough_speech_before_the_response_time_then_speaker_states() {
     assert_eq!(resp.status().as_u16(), 403);
 }
 
-/// SigV4 over a request with a query string (params sorted, already encoded).
+/// [`sigv4`] over a request with a query string (params sorted, already encoded).
 fn sigv4_with_query(
     c: &Client,
     method: &str,
