@@ -83,6 +83,23 @@ impl Refusal {
     }
 }
 
+/// The next WebSocket message; `Ok(None)` when the client closed or the socket
+/// failed, a POLICY refusal when nothing (`what`: audio, media) came for `idle`.
+pub async fn next_message(
+    socket: &mut WebSocket,
+    idle: std::time::Duration,
+    what: &str,
+) -> Result<Option<Message>, Refusal> {
+    match tokio::time::timeout(idle, socket.next()).await {
+        Err(_) => Err(Refusal::new(
+            close_code::POLICY,
+            format!("idle timeout: no {what} for {:.0} s", idle.as_secs_f64()),
+        )),
+        Ok(None) | Ok(Some(Err(_))) => Ok(None),
+        Ok(Some(Ok(m))) => Ok(Some(m)),
+    }
+}
+
 /// Parses a text frame: the format (only as the first frame) or `{"event":"stop"}`.
 pub fn parse_text(text: &str, format_seen: bool) -> Result<ClientFrame, Refusal> {
     let value: serde_json::Value = serde_json::from_str(text)
@@ -208,15 +225,10 @@ async fn run(
     let idle = std::time::Duration::from_secs_f64(state.hub.limits.idle_timeout_seconds);
     let mut feed: Option<SessionFeed> = None;
     let outcome: Result<(), Refusal> = loop {
-        let message = match tokio::time::timeout(idle, socket.next()).await {
-            Err(_) => {
-                break Err(Refusal::new(
-                    close_code::POLICY,
-                    format!("idle timeout: no audio for {:.0} s", idle.as_secs_f64()),
-                ))
-            }
-            Ok(None) | Ok(Some(Err(_))) => break Ok(()),
-            Ok(Some(Ok(m))) => m,
+        let message = match next_message(&mut socket, idle, "audio").await {
+            Err(r) => break Err(r),
+            Ok(None) => break Ok(()),
+            Ok(Some(m)) => m,
         };
         let frame = match message {
             Message::Text(t) => match parse_text(t.as_str(), feed.is_some()) {

@@ -18,12 +18,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use voiceprint_audio::{RawEncoding, RawFormat};
 use voiceprint_voiceid::Error as VoiceIdError;
 
-use super::native::{close_code, Refusal};
+use super::native::{close_code, next_message, Refusal};
 use super::{
     blocking, public_reason, resolve_session, truncate, SessionFeed, StreamAuth, StreamState,
 };
@@ -230,15 +229,10 @@ async fn run(mut socket: WebSocket, state: StreamState, host: Option<HeaderValue
     let idle = std::time::Duration::from_secs_f64(state.hub.limits.idle_timeout_seconds);
     let mut feed: Option<SessionFeed> = None;
     let outcome: Result<(), Refusal> = loop {
-        let message = match tokio::time::timeout(idle, socket.next()).await {
-            Err(_) => {
-                break Err(Refusal::new(
-                    close_code::POLICY,
-                    format!("idle timeout: no media for {:.0} s", idle.as_secs_f64()),
-                ))
-            }
-            Ok(None) | Ok(Some(Err(_))) => break Ok(()),
-            Ok(Some(Ok(m))) => m,
+        let message = match next_message(&mut socket, idle, "media").await {
+            Err(r) => break Err(r),
+            Ok(None) => break Ok(()),
+            Ok(Some(m)) => m,
         };
         let event = match message {
             Message::Text(t) => match parse(t.as_str()) {
