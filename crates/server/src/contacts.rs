@@ -126,6 +126,14 @@ pub struct SessionPort {
     missing_watchlist: Option<String>,
 }
 
+/// An enum's name as the API spells it (e.g. `ENROLLED`), from its serde form.
+fn wire_name<T: Serialize>(value: T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
+}
+
 fn message(e: &VoiceIdError) -> String {
     format!("{}: {e}", e.aws_type())
 }
@@ -234,12 +242,7 @@ impl VoiceIdPort for SessionPort {
             domain_id: self.domain_id.clone(),
             speaker_id: customer_id.clone(),
         }) {
-            Ok(r) => Ok(Some(
-                serde_json::to_value(r.speaker.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            )),
+            Ok(r) => Ok(Some(wire_name(r.speaker.status).unwrap_or_default())),
             Err(VoiceIdError::ResourceNotFound {
                 resource_type: ResourceType::Speaker,
                 ..
@@ -534,11 +537,7 @@ impl ContactCenter {
                     domain_id: domain_id.clone(),
                     speaker_id: id,
                 }) {
-                    Ok(r) => {
-                        out.speaker_status = serde_json::to_value(r.speaker.status)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                    }
+                    Ok(r) => out.speaker_status = wire_name(r.speaker.status),
                     // Streams resolves (not rejects) for an unknown speaker, with this type.
                     Err(VoiceIdError::ResourceNotFound { .. }) => {
                         out.error_type = Some("speaker_id_not_enrolled");
@@ -586,9 +585,7 @@ impl ContactCenter {
                 }) {
                     Ok(r) => {
                         out.speaker_id = Some(id);
-                        out.speaker_status = serde_json::to_value(r.speaker.status)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned));
+                        out.speaker_status = wire_name(r.speaker.status);
                     }
                     Err(e) => return fail(out, "opt_out_speaker_failed", message(&e)),
                 }
@@ -622,9 +619,7 @@ impl ContactCenter {
                     existing_enrollment_action: Some("OVERWRITE".into()),
                 }) {
                     Ok(r) => {
-                        out.enrollment_status = serde_json::to_value(r.status)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned));
+                        out.enrollment_status = wire_name(r.status);
                         if r.status == voiceprint_voiceid::types::EnrollmentRequestStatus::Failed {
                             return fail(
                                 out,
