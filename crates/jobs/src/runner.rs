@@ -583,25 +583,24 @@ impl Ctx {
                 channel_index: spec.channel,
                 ..DecodeOptions::default()
             };
-            let part = biometrics
-                .embed_recording(&bytes, &options)
-                .map_err(|e| match e {
-                    VoiceIdError::Validation(m) => {
-                        fail(JobError::Request(format!("{}: {m}", spec.uri)))
-                    }
-                    other => fail(other.into()),
-                })?;
-            parts.push(part);
-            // Voice-spoofing risk of this recording's speech (the countermeasure wants
-            // the waveform, which embed_recording does not return).
-            if let (true, Some(scorer)) = (score_spoofing, self.service.spoof_scorer()) {
-                if let Ok(audio) = voiceprint_audio::prepare_bytes(&bytes, &options) {
-                    let risk = scorer
-                        .risk_score(&audio.speech_samples())
-                        .map_err(|e| fail(e.into()))?;
-                    spoof_risk = Some(spoof_risk.map_or(risk, |r| r.max(risk)));
+            let audio_error = |e: VoiceIdError| match e {
+                VoiceIdError::Validation(m) => {
+                    fail(JobError::Request(format!("{}: {m}", spec.uri)))
                 }
+                other => fail(other.into()),
+            };
+            // Decoded once: the embedding and (when asked) the countermeasure both
+            // take this recording's speech.
+            let audio = Biometrics::prepare_recording(&bytes, &options).map_err(audio_error)?;
+            let speech = audio.speech_samples();
+            if let (true, Some(scorer)) = (score_spoofing, self.service.spoof_scorer()) {
+                let risk = scorer.risk_score(&speech).map_err(|e| fail(e.into()))?;
+                spoof_risk = Some(spoof_risk.map_or(risk, |r| r.max(risk)));
             }
+            let part = biometrics
+                .embed_speech(speech, audio.net_speech_seconds())
+                .map_err(audio_error)?;
+            parts.push(part);
         }
         let speech: f64 = parts.iter().map(|p| p.net_speech_seconds).sum();
         if speech < self.config.min_speech_seconds {

@@ -148,11 +148,28 @@ impl Biometrics {
         bytes: &[u8],
         options: &DecodeOptions,
     ) -> Result<SpeechEmbedding> {
-        let prepared = voiceprint_audio::prepare_bytes(bytes, options).map_err(audio_error)?;
-        let net_speech_seconds = prepared.net_speech_seconds();
-        let embedding = self.embed(prepared.speech_samples())?;
+        let prepared = Self::prepare_recording(bytes, options)?;
+        self.embed_speech(prepared.speech_samples(), prepared.net_speech_seconds())
+    }
+
+    /// Decodes a recording and finds its speech, for callers that use the speech
+    /// for more than the embedding (e.g. the spoofing countermeasure); errors as
+    /// [`Biometrics::embed_recording`].
+    pub fn prepare_recording(
+        bytes: &[u8],
+        options: &DecodeOptions,
+    ) -> Result<voiceprint_audio::Prepared> {
+        voiceprint_audio::prepare_bytes(bytes, options).map_err(audio_error)
+    }
+
+    /// Embeds speech-only samples that hold `net_speech_seconds` of speech.
+    pub fn embed_speech(
+        &self,
+        speech_16k: Vec<f32>,
+        net_speech_seconds: f64,
+    ) -> Result<SpeechEmbedding> {
         Ok(SpeechEmbedding {
-            embedding,
+            embedding: self.embed(speech_16k)?,
             net_speech_seconds,
         })
     }
