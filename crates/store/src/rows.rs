@@ -54,6 +54,18 @@ pub(crate) struct DomainKeys {
 }
 
 impl DomainKeys {
+    /// Whether these cached keys are the generations (and master keys) `w` names:
+    /// if not, another writer (or node) rotated them since they were cached.
+    pub(crate) fn matches(&self, w: &WrappedKeys) -> bool {
+        let same = |g: &GenKey, gen: i64, kms: &str| g.generation == gen && g.kms_key_id == kms;
+        let next_same = match (&self.next, &w.next) {
+            (None, None) => true,
+            (Some(a), Some((g, kms, _, _))) => same(a, *g, kms),
+            _ => false,
+        };
+        same(&self.current, w.generation, &w.kms_key_id) && next_same
+    }
+
     /// The key new writes use.
     pub(crate) fn write_key(&self) -> &GenKey {
         self.next.as_ref().unwrap_or(&self.current)

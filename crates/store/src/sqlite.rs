@@ -38,7 +38,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use crate::crypto::DataKey;
 use crate::keyring::{Keyring, DEFAULT_KEY};
 pub use crate::rows::KeyGeneration;
-use crate::rows::{self, kind_code, open_row, seal_row, DomainKeys, GenKey, RawRow, WrappedKeys};
+use crate::rows::{self, kind_code, open_row, seal_row, DomainKeys, RawRow, WrappedKeys};
 use crate::{Kind, Record, Result, Store, StoreError, Write};
 
 /// File name of the database inside the data directory.
@@ -446,13 +446,7 @@ impl SqliteStore {
             .get(domain_id)
             .cloned();
         if let Some(k) = cached {
-            let same = |g: &GenKey, gen: i64, kms: &str| g.generation == gen && g.kms_key_id == kms;
-            let next_same = match (&k.next, &w.next) {
-                (None, None) => true,
-                (Some(a), Some((g, kms, _, _))) => same(a, *g, kms),
-                _ => false,
-            };
-            if same(&k.current, w.generation, &w.kms_key_id) && next_same {
+            if k.matches(&w) {
                 return Ok(k);
             }
         }
