@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(fallback)
         .with_state(state.clone())
+        // The agent panel (docs/AGENT.md).
+        .merge(crate::agent::routes(state.clone()))
         // Live call audio (native WebSocket, Twilio Media Streams, HTTP POST).
         .merge(crate::stream::routes(state))
 }

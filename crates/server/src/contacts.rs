@@ -273,6 +273,7 @@ impl VoiceIdPort for SessionPort {
         Ok(Evaluation {
             authentication_decision: decision(&r.authentication_result),
             fraud_detection_decision: decision(&r.fraud_detection_result),
+            engine_conditions: r.engine_conditions.map(|c| c.conditions).unwrap_or_default(),
         })
     }
 }
@@ -485,200 +486,204 @@ impl ContactCenter {
         req: AgentActionRequest,
     ) -> Result<AgentActionResponse, VoiceIdError> {
         let run = self.get(&req.domain_id, &req.contact_id)?;
-        let mut out = AgentActionResponse {
-            action: req.action.clone(),
-            status: "SUCCEEDED",
-            ..Default::default()
-        };
-        let fail = |mut out: AgentActionResponse, error_type: &'static str, message: String| {
-            out.status = "FAILED";
-            out.error_type = Some(error_type);
-            out.message = Some(message);
-            Ok(out)
-        };
-        let (domain_id, contact_id, customer_id) = {
-            let r = lock(&run);
-            (
-                r.domain_id.clone(),
-                r.execution.contact.contact_id.clone(),
-                r.execution.contact.customer_id.clone(),
-            )
-        };
-        let session_missing = |e: &VoiceIdError| {
-            matches!(
-                e,
-                VoiceIdError::ResourceNotFound {
-                    resource_type: ResourceType::Session,
-                    ..
-                }
-            )
-        };
-        match req.action.as_str() {
-            "getSpeakerId" => match customer_id {
-                Some(id) => out.speaker_id = Some(id),
-                None => {
-                    return fail(
-                        out,
-                        "no_speaker_id_found",
-                        "the contact has no CustomerId".into(),
-                    )
-                }
-            },
-            "getSpeakerStatus" => {
-                let Some(id) = customer_id else {
-                    return fail(
-                        out,
-                        "no_speaker_id_found",
-                        "the contact has no CustomerId".into(),
-                    );
-                };
-                out.speaker_id = Some(id.clone());
-                match self.service.describe_speaker(SpeakerRequest {
-                    domain_id: domain_id.clone(),
-                    speaker_id: id,
-                }) {
-                    Ok(r) => out.speaker_status = wire_name(r.speaker.status),
-                    // Streams resolves (not rejects) for an unknown speaker, with this type.
-                    Err(VoiceIdError::ResourceNotFound { .. }) => {
-                        out.error_type = Some("speaker_id_not_enrolled");
-                        out.message = Some("no speaker has this CustomerId".into());
-                    }
-                    Err(e) => return fail(out, "get_speaker_status_failed", message(&e)),
-                }
-            }
-            "updateSpeakerId" => {
-                let Some(id) = req.speaker_id.clone() else {
-                    return Err(VoiceIdError::Validation(
-                        "updateSpeakerId needs SpeakerId".into(),
-                    ));
-                };
-                let result = self.service.update_session(UpdateSessionRequest {
-                    domain_id: domain_id.clone(),
-                    session_name_or_id: contact_id.clone(),
-                    speaker_id: Some(id.clone()),
-                    authentication_configuration: None,
-                    fraud_detection_configuration: None,
-                    streaming_configuration: None,
-                });
-                match result {
-                    Ok(_) => {
-                        lock(&run).execution.contact.customer_id = Some(id.clone());
-                        out.speaker_id = Some(id);
-                    }
-                    Err(e) if session_missing(&e) => {
-                        return fail(out, "session_not_exists", message(&e))
-                    }
-                    Err(e) => return fail(out, "update_speaker_id_failed", message(&e)),
-                }
-            }
-            "optOutSpeaker" => {
-                let Some(id) = customer_id else {
-                    return fail(
-                        out,
-                        "no_speaker_id_found",
-                        "the contact has no CustomerId".into(),
-                    );
-                };
-                match self.service.opt_out_speaker(SpeakerRequest {
-                    domain_id: domain_id.clone(),
-                    speaker_id: id.clone(),
-                }) {
-                    Ok(r) => {
-                        out.speaker_id = Some(id);
-                        out.speaker_status = wire_name(r.speaker.status);
-                    }
-                    Err(e) => return fail(out, "opt_out_speaker_failed", message(&e)),
-                }
-            }
-            "enrollSpeaker" => {
-                let Some(id) = customer_id else {
-                    return fail(
-                        out,
-                        "no_speaker_id_found",
-                        "the contact has no CustomerId".into(),
-                    );
-                };
-                out.speaker_id = Some(id.clone());
-                // Streams: an opted-out speaker is deleted first, then enrolled anew.
-                if let Ok(r) = self.service.describe_speaker(SpeakerRequest {
-                    domain_id: domain_id.clone(),
-                    speaker_id: id.clone(),
-                }) {
-                    if r.speaker.status == voiceprint_voiceid::types::SpeakerStatus::OptedOut {
-                        if let Err(e) = self.service.delete_speaker(SpeakerRequest {
-                            domain_id: domain_id.clone(),
-                            speaker_id: id,
-                        }) {
-                            return fail(out, "enroll_speaker_failed", message(&e));
-                        }
-                    }
-                }
-                match self.service.enroll_by_session(EnrollBySessionRequest {
-                    domain_id: domain_id.clone(),
-                    session_name_or_id: contact_id.clone(),
-                    existing_enrollment_action: Some("OVERWRITE".into()),
-                }) {
-                    Ok(r) => {
-                        out.enrollment_status = wire_name(r.status);
-                        if r.status == voiceprint_voiceid::types::EnrollmentRequestStatus::Failed {
-                            return fail(
-                                out,
-                                "enroll_speaker_failed",
-                                r.message.unwrap_or_default(),
-                            );
-                        }
-                    }
-                    Err(e) if session_missing(&e) => {
-                        return fail(out, "session_not_exists", message(&e))
-                    }
-                    Err(e) => return fail(out, "enroll_speaker_failed", message(&e)),
-                }
-            }
-            "evaluateSpeaker" => {
-                if req.start_new.unwrap_or(false) {
-                    if let Err(e) = self.service.start_or_join_session(
-                        &domain_id,
-                        &contact_id,
-                        customer_id.as_deref(),
-                    ) {
-                        return fail(out, "start_session_failed", message(&e));
-                    }
-                }
-                match self.service.evaluate_session(EvaluateSessionRequest {
-                    domain_id: domain_id.clone(),
-                    session_name_or_id: contact_id.clone(),
-                }) {
-                    Ok(r) => {
-                        // Streams rewrites the decisions to flow values; absent = NotEnabled.
-                        let flow_value =
-                            |v: &Option<serde_json::Value>,
-                             map: fn(&str) -> Option<&'static str>| {
-                                match v
-                                    .as_ref()
-                                    .and_then(|v| v.get("Decision"))
-                                    .and_then(|d| d.as_str())
-                                {
-                                    None => "NotEnabled".to_owned(),
-                                    Some(d) => map(d).unwrap_or("Error").to_owned(),
-                                }
-                            };
-                        out.authentication_decision =
-                            Some(flow_value(&r.authentication_result, authentication_operand));
-                        out.fraud_detection_decision =
-                            Some(flow_value(&r.fraud_detection_result, fraud_operand));
-                    }
-                    Err(e) if session_missing(&e) => {
-                        return fail(out, "session_not_exists", message(&e))
-                    }
-                    Err(e) => return fail(out, "evaluate_speaker_failed", message(&e)),
-                }
-            }
-            other => {
-                return Err(VoiceIdError::Validation(format!(
-                    "unknown agent action {other:?}"
-                )))
-            }
+        let customer_id = lock(&run).execution.contact.customer_id.clone();
+        let out = session_agent_action(&self.service, &req, customer_id)?;
+        if req.action == "updateSpeakerId" && out.status == "SUCCEEDED" {
+            lock(&run).execution.contact.customer_id = out.speaker_id.clone();
         }
         Ok(out)
     }
+
+    /// Whether a contact with this id runs (or recently ran) in the domain.
+    pub fn has_contact(&self, domain_id: &str, contact_id: &str) -> bool {
+        self.get(domain_id, contact_id).is_ok()
+    }
+}
+
+/// The agent's action on the session named `req.contact_id`, whose customer is
+/// `customer_id` (blocking). [`ContactCenter::agent_action`] runs it for contacts;
+/// the agent page (`crate::agent`) for sessions no contact runs.
+pub fn session_agent_action(
+    service: &VoiceIdService,
+    req: &AgentActionRequest,
+    customer_id: Option<String>,
+) -> Result<AgentActionResponse, VoiceIdError> {
+    let mut out = AgentActionResponse {
+        action: req.action.clone(),
+        status: "SUCCEEDED",
+        ..Default::default()
+    };
+    let fail = |mut out: AgentActionResponse, error_type: &'static str, message: String| {
+        out.status = "FAILED";
+        out.error_type = Some(error_type);
+        out.message = Some(message);
+        Ok(out)
+    };
+    let (domain_id, contact_id) = (req.domain_id.clone(), req.contact_id.clone());
+    let session_missing = |e: &VoiceIdError| {
+        matches!(
+            e,
+            VoiceIdError::ResourceNotFound {
+                resource_type: ResourceType::Session,
+                ..
+            }
+        )
+    };
+    match req.action.as_str() {
+        "getSpeakerId" => match customer_id {
+            Some(id) => out.speaker_id = Some(id),
+            None => {
+                return fail(
+                    out,
+                    "no_speaker_id_found",
+                    "the contact has no CustomerId".into(),
+                )
+            }
+        },
+        "getSpeakerStatus" => {
+            let Some(id) = customer_id else {
+                return fail(
+                    out,
+                    "no_speaker_id_found",
+                    "the contact has no CustomerId".into(),
+                );
+            };
+            out.speaker_id = Some(id.clone());
+            match service.describe_speaker(SpeakerRequest {
+                domain_id: domain_id.clone(),
+                speaker_id: id,
+            }) {
+                Ok(r) => out.speaker_status = wire_name(r.speaker.status),
+                // Streams resolves (not rejects) for an unknown speaker, with this type.
+                Err(VoiceIdError::ResourceNotFound { .. }) => {
+                    out.error_type = Some("speaker_id_not_enrolled");
+                    out.message = Some("no speaker has this CustomerId".into());
+                }
+                Err(e) => return fail(out, "get_speaker_status_failed", message(&e)),
+            }
+        }
+        "updateSpeakerId" => {
+            let Some(id) = req.speaker_id.clone() else {
+                return Err(VoiceIdError::Validation(
+                    "updateSpeakerId needs SpeakerId".into(),
+                ));
+            };
+            let result = service.update_session(UpdateSessionRequest {
+                domain_id: domain_id.clone(),
+                session_name_or_id: contact_id.clone(),
+                speaker_id: Some(id.clone()),
+                authentication_configuration: None,
+                fraud_detection_configuration: None,
+                streaming_configuration: None,
+            });
+            match result {
+                Ok(_) => out.speaker_id = Some(id),
+                Err(e) if session_missing(&e) => {
+                    return fail(out, "session_not_exists", message(&e))
+                }
+                Err(e) => return fail(out, "update_speaker_id_failed", message(&e)),
+            }
+        }
+        "optOutSpeaker" => {
+            let Some(id) = customer_id else {
+                return fail(
+                    out,
+                    "no_speaker_id_found",
+                    "the contact has no CustomerId".into(),
+                );
+            };
+            match service.opt_out_speaker(SpeakerRequest {
+                domain_id: domain_id.clone(),
+                speaker_id: id.clone(),
+            }) {
+                Ok(r) => {
+                    out.speaker_id = Some(id);
+                    out.speaker_status = wire_name(r.speaker.status);
+                }
+                Err(e) => return fail(out, "opt_out_speaker_failed", message(&e)),
+            }
+        }
+        "enrollSpeaker" => {
+            let Some(id) = customer_id else {
+                return fail(
+                    out,
+                    "no_speaker_id_found",
+                    "the contact has no CustomerId".into(),
+                );
+            };
+            out.speaker_id = Some(id.clone());
+            // Streams: an opted-out speaker is deleted first, then enrolled anew.
+            if let Ok(r) = service.describe_speaker(SpeakerRequest {
+                domain_id: domain_id.clone(),
+                speaker_id: id.clone(),
+            }) {
+                if r.speaker.status == voiceprint_voiceid::types::SpeakerStatus::OptedOut {
+                    if let Err(e) = service.delete_speaker(SpeakerRequest {
+                        domain_id: domain_id.clone(),
+                        speaker_id: id,
+                    }) {
+                        return fail(out, "enroll_speaker_failed", message(&e));
+                    }
+                }
+            }
+            match service.enroll_by_session(EnrollBySessionRequest {
+                domain_id: domain_id.clone(),
+                session_name_or_id: contact_id.clone(),
+                existing_enrollment_action: Some("OVERWRITE".into()),
+            }) {
+                Ok(r) => {
+                    out.enrollment_status = wire_name(r.status);
+                    if r.status == voiceprint_voiceid::types::EnrollmentRequestStatus::Failed {
+                        return fail(out, "enroll_speaker_failed", r.message.unwrap_or_default());
+                    }
+                }
+                Err(e) if session_missing(&e) => {
+                    return fail(out, "session_not_exists", message(&e))
+                }
+                Err(e) => return fail(out, "enroll_speaker_failed", message(&e)),
+            }
+        }
+        "evaluateSpeaker" => {
+            if req.start_new.unwrap_or(false) {
+                if let Err(e) =
+                    service.start_or_join_session(&domain_id, &contact_id, customer_id.as_deref())
+                {
+                    return fail(out, "start_session_failed", message(&e));
+                }
+            }
+            match service.evaluate_session(EvaluateSessionRequest {
+                domain_id: domain_id.clone(),
+                session_name_or_id: contact_id.clone(),
+            }) {
+                Ok(r) => {
+                    // Streams rewrites the decisions to flow values; absent = NotEnabled.
+                    let flow_value =
+                        |v: &Option<serde_json::Value>, map: fn(&str) -> Option<&'static str>| {
+                            match v
+                                .as_ref()
+                                .and_then(|v| v.get("Decision"))
+                                .and_then(|d| d.as_str())
+                            {
+                                None => "NotEnabled".to_owned(),
+                                Some(d) => map(d).unwrap_or("Error").to_owned(),
+                            }
+                        };
+                    out.authentication_decision =
+                        Some(flow_value(&r.authentication_result, authentication_operand));
+                    out.fraud_detection_decision =
+                        Some(flow_value(&r.fraud_detection_result, fraud_operand));
+                }
+                Err(e) if session_missing(&e) => {
+                    return fail(out, "session_not_exists", message(&e))
+                }
+                Err(e) => return fail(out, "evaluate_speaker_failed", message(&e)),
+            }
+        }
+        other => {
+            return Err(VoiceIdError::Validation(format!(
+                "unknown agent action {other:?}"
+            )))
+        }
+    }
+    Ok(out)
 }

@@ -16,6 +16,7 @@
 //! decode into the operation's typed input and run it on a blocking thread — so
 //! every operation gets identical protocol behaviour and errors.
 
+pub mod agent;
 pub mod antispoof;
 pub mod app;
 pub mod auth;

@@ -201,6 +201,17 @@ impl VoiceIdService {
         }
     }
 
+    /// A secret for another MAC (e.g. the server's agent-page tokens), derived from
+    /// the token key as HMAC-SHA256(token key, `purpose`): stable across restarts and
+    /// nodes sharing the key, never the key itself. `purpose` must contain a `/`, so
+    /// it can never be the input of a ClientToken or request digest made with the
+    /// same key (ClientTokens are `[a-zA-Z0-9-_]`, request digests start with an
+    /// operation name).
+    pub fn derived_key(&self, purpose: &str) -> Vec<u8> {
+        debug_assert!(purpose.contains('/'), "purpose {purpose:?} needs a '/'");
+        self.tokens.digest(purpose.as_bytes()).into_bytes()
+    }
+
     /// Replace the clock (tests of expiry rules).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

@@ -4,6 +4,7 @@
 //! To add an operation: add its name to [`OPERATIONS`], a match arm in its group
 //! file, and the method on `VoiceIdService`.
 
+mod agent;
 mod contacts;
 mod domains;
 mod fraudsters;
@@ -56,7 +57,7 @@ pub const OPERATIONS: [&str; 29] = [
 
 /// voiceprint's extension operations (live call sessions, docs/SESSIONS.md):
 /// same protocol, SigV4 and validation as the Voice ID operations.
-pub const EXTENSION_OPERATIONS: [&str; 9] = [
+pub const EXTENSION_OPERATIONS: [&str; 10] = [
     "StartSession",
     "UpdateSession",
     "DescribeSession",
@@ -66,6 +67,7 @@ pub const EXTENSION_OPERATIONS: [&str; 9] = [
     "StartContact",
     "DescribeContact",
     "AgentAction",
+    "CreateAgentToken",
 ];
 
 /// Decode `input` as `Req`, run `call` on a blocking thread (the store blocks),
@@ -106,6 +108,7 @@ pub(crate) async fn dispatch(
         op if sessions::OPS.contains(&op) => sessions::dispatch(state, op, input).await,
         op if tags::OPS.contains(&op) => tags::dispatch(state, op, input).await,
         op if contacts::OPS.contains(&op) => contacts::dispatch(state, op, input).await,
+        op if agent::OPS.contains(&op) => agent::dispatch(state, op, input).await,
         _ => None,
     };
     group.unwrap_or_else(|| {
@@ -121,7 +124,8 @@ mod tests {
 
     #[test]
     fn every_operation_belongs_to_exactly_one_group() {
-        let groups: [&[&str]; 8] = [
+        let groups: [&[&str]; 9] = [
+            agent::OPS,
             contacts::OPS,
             domains::OPS,
             watchlists::OPS,
