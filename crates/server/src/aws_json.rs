@@ -94,18 +94,24 @@ impl AwsRequest {
     /// The body as a JSON object (an empty body counts as `{}`, as SDKs send for
     /// operations without input).
     pub fn json(&self) -> Result<Value, ApiError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Object(Default::default()));
-        }
-        match serde_json::from_slice::<Value>(&self.body) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(ApiError::Serialization(
-                "The request body must be a JSON object".into(),
-            )),
-            Err(e) => Err(ApiError::Serialization(format!(
-                "The request body is not valid JSON: {e}"
-            ))),
-        }
+        parse_body(&self.body)
+    }
+}
+
+/// A request body as a JSON object (an empty body counts as `{}`); anything
+/// else is a `SerializationException`.
+pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::Serialization(
+            "The request body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::Serialization(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
     }
 }
 

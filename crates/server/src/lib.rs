@@ -33,10 +33,11 @@ pub mod throttle;
 
 pub use config::Config;
 pub use error::{ApiError, ServeError};
-pub use ops::OPERATIONS;
+pub use ops::{EXTENSION_OPERATIONS, OPERATIONS};
 pub use serve::{run, seed_speakers, serve, start, RunningServer, SeedArgs, ServeArgs};
 
 pub mod model;
+pub mod request;
 pub mod sigv4;
 pub mod validate;
 
