@@ -29,6 +29,9 @@ pub struct Config {
     pub sessions: SessionsSection,
     pub jobs: JobsSection,
     pub antispoof: AntispoofSection,
+    pub audiosocket: AudioSocketSection,
+    pub audiohook: AudioHookSection,
+    pub siprec: SiprecSection,
     pub log: LogSection,
 }
 
@@ -147,6 +150,60 @@ pub struct AntispoofSection {
     pub enabled: bool,
     pub asvspoof2019_dir: PathBuf,
     pub asvspoof5_dir: PathBuf,
+}
+
+/// `[audiosocket]`: the Asterisk AudioSocket TCP listener (docs/TELEPHONY.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSocketSection {
+    /// `host:port`; empty = off.
+    pub listen: String,
+    pub domain_id: String,
+    pub max_frame_bytes: usize,
+}
+
+/// `[audiohook]`: Genesys Cloud AudioHook at `GET /v1/audiohook`.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AudioHookSection {
+    pub enabled: bool,
+    pub domain_id: String,
+    /// Accepted `X-API-KEY` values.
+    pub api_keys: Vec<String>,
+    /// `ani`, `none`, `input:<Name>` (inputVariables) or `custom:<Name>` (customConfig).
+    pub customer_id_from: String,
+    /// Decisions go back as AudioHook `event` messages.
+    pub send_events: bool,
+}
+
+impl std::fmt::Debug for AudioHookSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioHookSection")
+            .field("enabled", &self.enabled)
+            .field("domain_id", &self.domain_id)
+            .field("api_keys", &format!("<{} redacted>", self.api_keys.len()))
+            .field("customer_id_from", &self.customer_id_from)
+            .field("send_events", &self.send_events)
+            .finish()
+    }
+}
+
+/// `[siprec]`: the SIPREC recording server (SIP over UDP and TCP, RTP over UDP).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SiprecSection {
+    /// `host:port` for SIP over UDP and TCP; empty = off.
+    pub listen: String,
+    pub domain_id: String,
+    /// Address RTP binds to and SDP advertises.
+    pub rtp_ip: String,
+    /// RTP port range; 0 and 0 = ports the OS picks.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    pub rtp_timeout_seconds: f64,
+    /// `none`, `caller_aor_user` or `header:<Name>`.
+    pub customer_id_from: String,
+    pub max_calls: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -352,6 +409,7 @@ impl Config {
         if self.voiceid.speaker_expiry_days <= 0.0 || self.voiceid.speaker_expiry_days.is_nan() {
             return bad("voiceid.speaker_expiry_days must be positive");
         }
+        self.validate_telephony()?;
         let t = &self.throttling;
         if [
             t.evaluate_session_tps,
@@ -364,6 +422,70 @@ impl Config {
         .any(|r| *r <= 0.0 || r.is_nan())
         {
             return bad("throttling rates must be positive");
+        }
+        Ok(())
+    }
+
+    /// `[audiosocket]`, `[audiohook]`, `[siprec]`: a listener that is on needs a domain.
+    fn validate_telephony(&self) -> Result<(), ServeError> {
+        let bad = |m: String| Err(ServeError::Config(m));
+        let domain_ok = |d: &str| voiceprint_voiceid::ids::is_id22(d);
+        for (section, listen, domain) in [
+            (
+                "audiosocket",
+                &self.audiosocket.listen,
+                &self.audiosocket.domain_id,
+            ),
+            ("siprec", &self.siprec.listen, &self.siprec.domain_id),
+        ] {
+            if listen.is_empty() {
+                continue;
+            }
+            if listen.parse::<SocketAddr>().is_err() {
+                return bad(format!(
+                    "{section}.listen must be host:port (e.g. 127.0.0.1:9092)"
+                ));
+            }
+            if !domain_ok(domain) {
+                return bad(format!(
+                    "{section}.domain_id must be a 22-character DomainId"
+                ));
+            }
+        }
+        let hook = &self.audiohook;
+        if hook.enabled
+            && (!domain_ok(&hook.domain_id) || hook.api_keys.iter().all(String::is_empty))
+        {
+            return bad(
+                "audiohook.enabled needs audiohook.domain_id and at least one api_keys entry"
+                    .into(),
+            );
+        }
+        let rule = &hook.customer_id_from;
+        if !(rule == "ani"
+            || rule == "none"
+            || rule.starts_with("input:")
+            || rule.starts_with("custom:"))
+        {
+            return bad(
+                "audiohook.customer_id_from must be ani, none, input:<Name> or custom:<Name>"
+                    .into(),
+            );
+        }
+        let sip = &self.siprec;
+        if voiceprint_telephony::sip::dialog::CustomerRule::parse(&sip.customer_id_from).is_err() {
+            return bad(
+                "siprec.customer_id_from must be none, caller_aor_user or header:<Name>".into(),
+            );
+        }
+        if sip.rtp_port_min > sip.rtp_port_max
+            || (sip.rtp_port_min == 0) != (sip.rtp_port_max == 0)
+            || !(sip.rtp_timeout_seconds.is_finite() && sip.rtp_timeout_seconds > 0.0)
+            || sip.max_calls == 0
+            || sip.rtp_ip.parse::<std::net::IpAddr>().is_err()
+            || self.audiosocket.max_frame_bytes < 320
+        {
+            return bad("siprec: rtp_port_min <= rtp_port_max (both 0 or both set), rtp_timeout_seconds > 0, max_calls > 0, rtp_ip an IP address; audiosocket.max_frame_bytes >= 320".into());
         }
         Ok(())
     }

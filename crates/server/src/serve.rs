@@ -192,6 +192,8 @@ pub struct RunningServer {
     pub service: Arc<VoiceIdService>,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// Bound addresses of the AudioSocket / SIPREC listeners (stopped with the server).
+    pub telephony: crate::stream::telephony::TelephonyListeners,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -264,7 +266,14 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: config.server.max_body_bytes,
         throttle: Arc::new(crate::throttle::Throttle::new(&config.throttling)),
+        streams: crate::stream::new_hub(&config, &service),
     };
+    // AudioSocket and SIPREC listeners, when configured (docs/TELEPHONY.md).
+    let telephony = crate::stream::telephony::start(&crate::stream::StreamState {
+        app: state.clone(),
+        hub: Arc::clone(&state.streams),
+    })
+    .await?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -311,6 +320,7 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         service,
         access_key_id: data.access_key_id,
         secret_access_key: data.secret_access_key,
+        telephony,
         shutdown: Some(tx),
         task,
     })

@@ -21,4 +21,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub throttle: Arc<Throttle>,
+    /// Open audio streams of every ingress (WebSocket, HTTP, AudioSocket, AudioHook, SIPREC).
+    pub streams: Arc<crate::stream::StreamHub>,
 }

@@ -305,7 +305,7 @@ pub enum Input {
     Audio(Vec<u8>),
     /// Send this reply (pong, closed, …) as a text frame.
     Reply(String),
-    /// The client closed the session (a `closed` reply is in the same batch).
+    /// The client closed the session: send any last `event`, then [`ServerSession::closed`].
     Closed { reason: String },
     /// The client reported an error.
     ClientError { code: u64, message: String },
@@ -419,8 +419,7 @@ impl ServerSession {
             (_, ClientMessage::Ping) => Ok(vec![Input::Reply(self.message("pong", json!({})))]),
             (_, ClientMessage::Close { reason }) => {
                 self.state = State::Closed;
-                let closed = self.message("closed", json!({}));
-                Ok(vec![Input::Reply(closed), Input::Closed { reason }])
+                Ok(vec![Input::Closed { reason }])
             }
             (State::Open, ClientMessage::Paused) => {
                 self.state = State::Paused;
@@ -479,6 +478,17 @@ impl ServerSession {
         self.media = Some(media);
         self.state = State::Open;
         Ok(self.message("opened", params))
+    }
+
+    /// The `closed` reply to the client's `close`; `output_variables` go back to
+    /// the Architect flow (empty: none).
+    pub fn closed(&mut self, output_variables: Map<String, Value>) -> String {
+        let params = if output_variables.is_empty() {
+            json!({})
+        } else {
+            json!({"outputVariables": output_variables})
+        };
+        self.message("closed", params)
     }
 
     /// An `event` message carrying `entities` (e.g. voiceprint's decisions).
@@ -577,9 +587,16 @@ mod tests {
         let event: Value = serde_json::from_str(&s.event(vec![json!({"type": "x"})])).unwrap();
         assert_eq!(event["seq"], 3);
         let closed = s.on_text(&msg("close", 5, 3)).unwrap();
-        assert!(matches!(&closed[0], Input::Reply(r) if r.contains("\"closed\"")));
-        assert!(matches!(&closed[1], Input::Closed { .. }));
+        assert!(matches!(&closed[..], [Input::Closed { reason }] if reason.is_empty()));
         assert_eq!(s.state(), State::Closed);
+        let mut vars = Map::new();
+        vars.insert("Decision".into(), json!("ACCEPT"));
+        let reply: Value = serde_json::from_str(&s.closed(vars)).unwrap();
+        assert_eq!(
+            (reply["type"].as_str(), reply["seq"].as_u64()),
+            (Some("closed"), Some(4))
+        );
+        assert_eq!(reply["parameters"]["outputVariables"]["Decision"], "ACCEPT");
         assert!(s.on_text(&msg("ping", 6, 4)).is_err());
     }
 

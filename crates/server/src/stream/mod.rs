@@ -6,6 +6,9 @@
 //!   protocol ([`native`]): a JSON format frame, then binary audio frames.
 //! - `GET /v1/twilio` (WebSocket upgrade): Twilio Media Streams ([`twilio`]).
 //! - `POST /v1/sessions/{DomainId}/{SessionName}/audio`: a whole recording ([`http`]).
+//! - `GET /v1/audiohook` (WebSocket upgrade): Genesys AudioHook ([`audiohook`]); the
+//!   AudioSocket and SIPREC listeners ([`audiosocket`], [`siprec`]) are sockets of
+//!   their own, started by [`telephony::start`] (docs/TELEPHONY.md).
 //!
 //! Authentication: SigV4 on the upgrade / POST request (the body is covered for POST;
 //! an empty body for upgrades), or the session's `StreamToken` from StartSession as
@@ -21,8 +24,12 @@
 //! segments on the engine threads and records them with the session, so every
 //! protocol gets the same limits, results and close reasons.
 
+pub mod audiohook;
+pub mod audiosocket;
 pub mod http;
 pub mod native;
+pub mod siprec;
+pub mod telephony;
 pub mod twilio;
 
 use std::collections::HashMap;
@@ -138,13 +145,19 @@ impl Drop for StreamGuard {
     }
 }
 
-/// The stream routes, with a hub of their own and the session sweeper.
-pub fn routes(app: AppState) -> Router {
-    let mut hub = StreamHub::new(app.config.sessions.limits());
-    hub.spoof = app.service.spoof_scorer().cloned();
-    hub.spoof_scored_speech_seconds = app.config.sessions.spoof_scored_speech_seconds;
+/// The hub of the server's streams (every ingress shares it), and its session sweeper.
+pub fn new_hub(config: &crate::config::Config, service: &Arc<VoiceIdService>) -> Arc<StreamHub> {
+    let mut hub = StreamHub::new(config.sessions.limits());
+    hub.spoof = service.spoof_scorer().cloned();
+    hub.spoof_scored_speech_seconds = config.sessions.spoof_scored_speech_seconds;
     let hub = Arc::new(hub);
-    spawn_sweeper(app.service.clone(), Arc::clone(&hub));
+    spawn_sweeper(service.clone(), Arc::clone(&hub));
+    hub
+}
+
+/// The stream routes over the app's stream hub.
+pub fn routes(app: AppState) -> Router {
+    let hub = Arc::clone(&app.streams);
     let state = StreamState { app, hub };
     Router::new()
         .route(
@@ -152,6 +165,7 @@ pub fn routes(app: AppState) -> Router {
             get(native::upgrade).post(http::post_recording),
         )
         .route("/v1/twilio", get(twilio::upgrade))
+        .route("/v1/audiohook", get(audiohook::upgrade))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_POST_BYTES))
         .with_state(state)
 }
