@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox libsox-fmt-all)
+# SIPp plays the SIPREC recording client (crates/server/tests/telephony.rs).
+command -v sipp >/dev/null || need+=(sip-tester)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]} …" >&2
