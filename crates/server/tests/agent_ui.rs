@@ -360,6 +360,36 @@ async fn agent_tokens_open_only_their_own_session_and_expire() {
     let (status, ct, body) = get(&c, &url).await;
     assert_eq!(status, 200, "{body}");
     assert!(ct.starts_with("text/html"), "{ct}");
+    // The token is in the URL: no referrer, no caching; only our own script runs.
+    let r = c
+        .http
+        .get(format!("http://{}{url}", c.addr))
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers();
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let r = c
+        .http
+        .get(format!(
+            "http://{}{}",
+            c.addr,
+            t["EmbedUrl"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors *"),
+        "the embed variant may be framed: {csp}"
+    );
     assert!(body.contains("<body class=\"full\">") && body.contains("/agent/agent.js"));
     let (status, _, body) = get(&c, t["EmbedUrl"].as_str().unwrap()).await;
     assert_eq!(status, 200);
@@ -495,8 +525,39 @@ async fn agent_tokens_open_only_their_own_session_and_expire() {
         "the event stream did not show the new speaker"
     );
 
-    // A contact's actions go through the contact (its flow sees the new speaker).
-    // Covered for sessions here; contacts reuse ContactCenter::agent_action.
+    // A contact's panel acts through the contact: its flow sees the new speaker.
+    let flow =
+        std::fs::read_to_string(repo().join("crates/flows/tests/flows/voice-id-sample.json"))
+            .unwrap()
+            .replace(r#""TimeoutSeconds": "10""#, r#""TimeoutSeconds": "60""#);
+    let contact = c
+        .ok(
+            "StartContact",
+            json!({"DomainId": domain, "ContactId": "contact-1", "FlowJson": flow,
+                   "Attributes": {"AccountNumber": "acct-1"}}),
+        )
+        .await;
+    assert_eq!(contact["Contact"]["CustomerId"], "acct-1", "{contact}");
+    let ct = mint(&c, json!({"DomainId": domain, "ContactId": "contact-1"})).await;
+    let (status, v) = act(
+        &c,
+        ct["SessionId"].as_str().unwrap(),
+        ct["Token"].as_str().unwrap(),
+        json!({"Action": "updateSpeakerId", "SpeakerId": "acct-2"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["Status"].as_str()),
+        (200, Some("SUCCEEDED")),
+        "{v}"
+    );
+    let described = c
+        .ok(
+            "DescribeContact",
+            json!({"DomainId": domain, "ContactId": "contact-1"}),
+        )
+        .await;
+    assert_eq!(described["Contact"]["CustomerId"], "acct-2", "{described}");
 }
 
 /// The state events while real speech streams, and the panel's actions with their
@@ -527,7 +588,8 @@ async fn panel_events_and_actions_follow_real_speech() {
         })
     };
     let mut states: Vec<Value> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(300);
     while Instant::now() < deadline {
         let Some((event, data)) = sse.next(Duration::from_secs(60)).await else {
             break;
@@ -542,6 +604,13 @@ async fn panel_events_and_actions_follow_real_speech() {
         }
     }
     streaming.await.unwrap();
+    // Reported, not asserted (speed is not a test's business).
+    eprintln!(
+        "{} state events over {:.1} s of streaming ({:.1} s of audio at 4x)",
+        states.len(),
+        began.elapsed().as_secs_f64(),
+        audio.len() as f64 / 8000.0
+    );
     let speech: Vec<f64> = states
         .iter()
         .map(|s| s["NetSpeechSeconds"].as_f64().unwrap())
@@ -577,6 +646,22 @@ async fn panel_events_and_actions_follow_real_speech() {
     assert_eq!(last["Authentication"]["Outcome"], "NotEnrolled");
     assert_eq!(last["Authentication"]["Threshold"], 90);
     assert_eq!(last["Fraud"]["Outcome"], "LowRisk", "{last}");
+
+    let state_url = t["Url"]
+        .as_str()
+        .unwrap()
+        .replacen("/agent?", "/agent/state?", 1);
+    let mut took: Vec<f64> = Vec::new();
+    for _ in 0..20 {
+        let at = Instant::now();
+        assert_eq!(get(&c, &state_url).await.0, 200);
+        took.push(at.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    eprintln!(
+        "GET /agent/state (one panel poll's work): median {:.2} ms, max {:.2} ms",
+        took[10], took[19]
+    );
 
     // Enroll → the API shows the speaker enrolled; the stream shows it too.
     let (status, v) = act(&c, &sid, &token, json!({"Action": "enrollSpeaker"})).await;

@@ -96,8 +96,12 @@
       }
       if (auth.Score !== null && auth.Score !== undefined) {
         detail = "Score " + auth.Score + " (needs " + auth.Threshold + " or more)";
-      } else {
+      } else if (auth.Decision === "NOT_ENOUGH_SPEECH") {
         detail = "Needs a score of " + auth.Threshold + " or more";
+      } else if (outcome === "NotEnrolled") {
+        detail = "No voiceprint for this customer ID yet: enroll the caller to authenticate next time.";
+      } else if (outcome === "OptedOut") {
+        detail = "The caller opted out of voice authentication.";
       }
     }
     setText("decision", text);
