@@ -791,6 +791,31 @@ mod tests {
     }
 
     #[test]
+    fn the_key_is_derived_from_the_services_token_key() {
+        use std::sync::Arc;
+        let service = |key: &[u8]| {
+            VoiceIdService::new(
+                Arc::new(crate::memstore::MemStore::with_keys(&["default"])),
+                Default::default(),
+                key,
+            )
+        };
+        let token = AgentTokens::new(&service(&[7; 32])).mint(&claims(1000));
+        let sid = "id#abcdefghijklmnopqrstuv";
+        // Same key (a restart, another node): valid. Another key: not.
+        assert!(AgentTokens::new(&service(&[7; 32]))
+            .verify(&token, sid, 1)
+            .is_ok());
+        assert!(AgentTokens::new(&service(&[8; 32]))
+            .verify(&token, sid, 1)
+            .is_err());
+        // Derived, not the token key itself, and distinct per purpose.
+        let s = service(&[7; 32]);
+        assert_ne!(s.derived_key(KEY_PURPOSE), vec![7u8; 32]);
+        assert_ne!(s.derived_key(KEY_PURPOSE), s.derived_key("other/purpose"));
+    }
+
+    #[test]
     fn session_ids_are_percent_encoded_in_urls() {
         assert_eq!(url_encode("id#ab-c_9"), "id%23ab-c_9");
     }
