@@ -12,7 +12,8 @@
 # Environment: FUZZ_SANITIZER (default none: the parsers are safe Rust, so
 # ASan mostly costs build and run time; set `address` for the C parts),
 # FUZZ_NICE (nice level, default 0), FUZZ_BUILD_JOBS (default 2),
-# FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT_S (one input, default 10).
+# FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT_S (one input, default 10),
+# FUZZ_NO_BUILD=1 (run the binaries already built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,9 +38,11 @@ targets=("$@")
 build_args=()
 [ ${#targets[@]} -eq 1 ] && build_args=("${targets[0]}")
 start=$(date +%s)
-CARGO_BUILD_JOBS=${FUZZ_BUILD_JOBS:-2} nice -n "$nice_level" \
-  cargo +nightly fuzz build --fuzz-dir fuzz -s "$sanitizer" --target-dir "$target_dir" "${build_args[@]}"
-echo "fuzz build: $(( $(date +%s) - start )) s (sanitizer: $sanitizer)" >&2
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+  CARGO_BUILD_JOBS=${FUZZ_BUILD_JOBS:-2} nice -n "$nice_level" \
+    cargo +nightly fuzz build --fuzz-dir fuzz -s "$sanitizer" --target-dir "$target_dir" "${build_args[@]}"
+  echo "fuzz build: $(( $(date +%s) - start )) s (sanitizer: $sanitizer)" >&2
+fi
 
 bin_dir=$target_dir/x86_64-unknown-linux-gnu/release
 failed=()

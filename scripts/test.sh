@@ -63,6 +63,16 @@ fi
 
 cargo test --workspace --locked 2>&1
 
+# Fuzz targets (fuzz/, docs/FUZZING.md): build them (nightly, cargo-fuzz) and run
+# each for FUZZ_SECONDS (10), so a change that breaks a target or crashes a parser
+# near its seeds fails here. The long runs are scripts/fuzz.sh 600.
+if cargo +nightly --version >/dev/null 2>&1; then
+  cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install -q cargo-fuzz --locked
+  scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+else
+  echo "warning: no nightly toolchain; fuzz targets not built" >&2
+fi
+
 # boto3 conformance suite against the real server binary.
 if [ -d tests/boto3 ]; then
   # `cargo test` above already built the binary (for the CLI's integration tests);
