@@ -81,6 +81,7 @@ fn decode_input(operation: &str, input: Value) -> Result<(), ApiError> {
         "StartContact" => decode_as(ContactCenter::start, input),
         "DescribeContact" => decode_as(ContactCenter::describe, input),
         "AgentAction" => decode_as(ContactCenter::agent_action, input),
+        "CreateAgentToken" => decode_as(crate::agent::create_agent_token, input),
         // A dispatched operation added after this table: model validation only
         // (add its line here so the fuzz target covers its typed input too).
         other if crate::OPERATIONS.contains(&other) || EXTENSION_OPERATIONS.contains(&other) => {
