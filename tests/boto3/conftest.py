@@ -146,9 +146,10 @@ MODEL_DIR = REPO / "crates" / "server" / "model"
 
 
 def _merged_model():
-    """The Voice ID model plus voiceprint's extension operations (sessions, contacts)."""
+    """The Voice ID model plus voiceprint's extension operations (sessions, contacts,
+    agent tokens)."""
     base = json.loads((MODEL_DIR / "voice-id-service-2.json").read_text())
-    for ext in ("voiceprint-sessions.json", "voiceprint-contacts.json"):
+    for ext in ("voiceprint-sessions.json", "voiceprint-contacts.json", "voiceprint-agent.json"):
         more = json.loads((MODEL_DIR / ext).read_text())
         base["operations"].update(more["operations"])
         base["shapes"].update(more["shapes"])
