@@ -86,6 +86,9 @@ pub enum CheckOption {
     EnrollmentStatus,
     VoiceAuthentication,
     FraudDetection,
+    /// voiceprint extension (docs/ENGINE-CONDITIONS.md): branch on the call's
+    /// engine conditions; the first condition (in the block's order) the call has wins.
+    EngineCondition,
 }
 
 impl CheckOption {
@@ -94,6 +97,7 @@ impl CheckOption {
             CheckOption::EnrollmentStatus => "enrollmentStatus",
             CheckOption::VoiceAuthentication => "voiceAuthentication",
             CheckOption::FraudDetection => "fraudDetection",
+            CheckOption::EngineCondition => "engineCondition",
         }
     }
 
@@ -110,6 +114,23 @@ impl CheckOption {
                 "OptedOut",
             ],
             CheckOption::FraudDetection => &["HighRisk", "LowRisk", "Inconclusive"],
+            CheckOption::EngineCondition => &[
+                "NoAttribute",
+                "NoVoicePrint",
+                "UnknownPerson",
+                "OptedOut",
+                "NotTrained",
+                "PartiallyTrained",
+                "PendingApproval",
+                "Invalidated",
+                "CoolingOff",
+                "Expired",
+                "Verified",
+                "NotVerified",
+                "PotentialDetection",
+                "Detected",
+                "NotDetected",
+            ],
         }
     }
 }
@@ -521,9 +542,10 @@ fn parse_kind(
                 Some("enrollmentStatus") => CheckOption::EnrollmentStatus,
                 Some("voiceAuthentication") => CheckOption::VoiceAuthentication,
                 Some("fraudDetection") => CheckOption::FraudDetection,
+                Some("engineCondition") => CheckOption::EngineCondition,
                 other => {
                     return Err(format!(
-                        "CheckVoiceIdOption must be enrollmentStatus, voiceAuthentication or fraudDetection, got {other:?}"
+                        "CheckVoiceIdOption must be enrollmentStatus, voiceAuthentication, fraudDetection or engineCondition, got {other:?}"
                     ))
                 }
             };

@@ -135,6 +135,8 @@ impl Contact {
 pub struct Evaluation {
     pub authentication_decision: Option<String>,
     pub fraud_detection_decision: Option<String>,
+    /// The call's engine conditions as flow operands (`EngineConditions.Conditions`).
+    pub engine_conditions: Vec<String>,
 }
 
 /// The Voice ID calls a flow makes. Errors are messages for the trace; the flow
@@ -196,6 +198,9 @@ enum Outcome {
     Next(String),
     /// The first condition that `value` satisfies, else `NoMatchingCondition`.
     Branch(String),
+    /// The first condition that any of the values satisfies (engine conditions:
+    /// a call has several at once), else `NoMatchingCondition`.
+    BranchAny(Vec<String>),
     Error(&'static str, String),
     Wait(u64),
     Finish(Finish),
@@ -297,6 +302,28 @@ impl Execution {
         let t = &action.transitions;
         let (branch, next, detail) = match outcome {
             Outcome::Next(detail) => ("Success".to_owned(), t.next_action.clone(), detail),
+            Outcome::BranchAny(values) => {
+                let matched = t
+                    .conditions
+                    .iter()
+                    .find(|c| values.iter().any(|v| c.operator.matches(v, &c.operand)));
+                let value = values.join(",");
+                match matched {
+                    Some(c) => (
+                        format!("Condition:{}", c.operand),
+                        Some(c.next_action.clone()),
+                        value,
+                    ),
+                    None => match t.on_error("NoMatchingCondition") {
+                        Some(n) => (
+                            "Error:NoMatchingCondition".to_owned(),
+                            Some(n.to_owned()),
+                            value,
+                        ),
+                        None => ("Error:NoMatchingCondition".to_owned(), None, value),
+                    },
+                }
+            }
             Outcome::Branch(value) => match t
                 .conditions
                 .iter()
@@ -595,6 +622,10 @@ impl Execution {
                     Err(e) => error(e),
                 }
             }
+            CheckOption::EngineCondition => match port.evaluate(&self.contact) {
+                Ok(ev) => Outcome::BranchAny(ev.engine_conditions),
+                Err(e) => error(e),
+            },
         }
     }
 }

@@ -57,6 +57,7 @@ fn eval(auth: &str, fraud: &str) -> Evaluation {
     Evaluation {
         authentication_decision: Some(auth.into()),
         fraud_detection_decision: Some(fraud.into()),
+        engine_conditions: Vec::new(),
     }
 }
 
@@ -437,4 +438,67 @@ fn looping_flows_are_stopped() {
             reason: Finish::StepLimit
         }
     );
+}
+
+fn outcome_action(id: &str) -> String {
+    format!(
+        r#"{{"Identifier": "{id}", "Type": "UpdateContactAttributes", "Parameters": {{"Attributes": {{"Outcome": "{id}"}}}}, "Transitions": {{"NextAction": "end"}}}}"#
+    )
+}
+
+#[test]
+fn engine_condition_takes_the_first_listed_condition_the_call_has() {
+    let branch = |operand: &str, next: &str| {
+        format!(
+            r#"{{"NextAction": "{next}", "Condition": {{"Operator": "Equals", "Operands": ["{operand}"]}}}}"#
+        )
+    };
+    let actions = format!(
+        r#"{{"Identifier": "a", "Type": "StartVoiceIdStream", "Parameters": {{}}, "Transitions": {{"NextAction": "b"}}}},
+           {{"Identifier": "b", "Type": "CheckVoiceId", "Parameters": {{"CheckVoiceIdOption": "engineCondition"}},
+             "Transitions": {{"Conditions": [{}, {}, {}, {}],
+                             "Errors": [{{"ErrorType": "NoMatchingCondition", "NextAction": "nomatch"}},
+                                        {{"ErrorType": "NoMatchingError", "NextAction": "err"}}]}}}},
+           {}, {}, {}, {}, {}, {END}, {ERR}"#,
+        branch("Detected", "detected"),
+        branch("CoolingOff", "cooling"),
+        branch("Verified", "verified"),
+        branch("PotentialDetection", "potential"),
+        outcome_action("detected"),
+        outcome_action("cooling"),
+        outcome_action("verified"),
+        outcome_action("potential"),
+        outcome_action("nomatch"),
+    );
+    let run = |conditions: &[&str]| {
+        let mut port = ScriptedPort {
+            evaluation: Evaluation {
+                engine_conditions: conditions.iter().map(|c| (*c).to_owned()).collect(),
+                ..eval("ACCEPT", "LOW_RISK")
+            },
+            ..Default::default()
+        };
+        let exec = run_small(&actions, &[], &mut port);
+        exec.contact
+            .attributes
+            .get("Outcome")
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Listed order wins over the order the service reports conditions in.
+    assert_eq!(run(&["Verified", "Detected"]), "detected");
+    assert_eq!(run(&["Verified", "PotentialDetection"]), "verified");
+    assert_eq!(
+        run(&["NoVoicePrint", "CoolingOff", "NotDetected"]),
+        "cooling"
+    );
+    assert_eq!(run(&["NoAttribute", "NotDetected"]), "nomatch");
+    assert_eq!(run(&[]), "nomatch");
+    // Operands outside the option's vocabulary are refused when the flow loads.
+    let bad = flow(&format!(
+        r#"{{"Identifier": "b", "Type": "CheckVoiceId", "Parameters": {{"CheckVoiceIdOption": "engineCondition"}},
+             "Transitions": {{"Conditions": [{}]}}}}, {END}"#,
+        branch("Authenticated", "end")
+    ));
+    assert!(bad.is_err(), "{bad:?}");
 }

@@ -813,6 +813,7 @@ fn enrollment_status(o: EnrollmentOutcome) -> &'static str {
         EnrollmentOutcome::NewEnrollment => "NEW_ENROLLMENT",
         EnrollmentOutcome::EnrollmentOverwrite => "ENROLLMENT_OVERWRITE",
         EnrollmentOutcome::DuplicateSkipped => "DUPLICATE_SKIPPED",
+        EnrollmentOutcome::EnrollmentEnhanced => "ENROLLMENT_ENHANCED",
     }
 }
 

@@ -29,6 +29,8 @@ pub const EXTENSION_MODEL_JSON: &str = include_str!("../model/voiceprint-session
 pub const CONTACTS_MODEL_JSON: &str = include_str!("../model/voiceprint-contacts.json");
 /// voiceprint's agent panel token operation (CreateAgentToken, docs/AGENT.md).
 pub const AGENT_MODEL_JSON: &str = include_str!("../model/voiceprint-agent.json");
+/// voiceprint's engine-settings and voiceprint-lifecycle operations (docs/ENGINE-CONDITIONS.md).
+pub const VOICEPRINTS_MODEL_JSON: &str = include_str!("../model/voiceprint-voiceprints.json");
 
 /// Why a service model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +165,7 @@ impl ServiceModel {
         static MODEL: OnceLock<ServiceModel> = OnceLock::new();
         // The file is compiled in and covered by tests, so failing here is a build defect.
         MODEL.get_or_init(|| {
-            ServiceModel::from_json_with_extensions(MODEL_JSON, &[EXTENSION_MODEL_JSON, CONTACTS_MODEL_JSON, AGENT_MODEL_JSON])
+            ServiceModel::from_json_with_extensions(MODEL_JSON, &[EXTENSION_MODEL_JSON, CONTACTS_MODEL_JSON, AGENT_MODEL_JSON, VOICEPRINTS_MODEL_JSON])
                 .expect("embedded Voice ID model is valid")
         })
     }

@@ -246,6 +246,7 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         .map_err(|e| ServeError::Config(format!("batch jobs: {e}")))?;
     // ---- end batch jobs -------------------------------------------------------
     service.resume_background_work()?;
+    spawn_voiceprint_retraining(service.clone());
     let auth: Arc<dyn Authenticator> = if config.auth.enabled {
         Arc::new(SigV4Authenticator {
             credentials: data.credentials.clone(),
@@ -324,6 +325,26 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Background retraining of voiceprints that gained or lost a training segment
+/// (docs/ENGINE-CONDITIONS.md): a cheap check every two seconds, work only when a
+/// segment was added here or a previous process left some.
+fn spawn_voiceprint_retraining(service: Arc<VoiceIdService>) {
+    let weak = Arc::downgrade(&service);
+    drop(service);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let Some(service) = weak.upgrade() else { return };
+            match tokio::task::spawn_blocking(move || service.retrain_pending_voiceprints()).await {
+                Ok(Ok(0)) | Err(_) => {}
+                Ok(Ok(retrained)) => tracing::info!(retrained, "voiceprints retrained"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "voiceprint retraining failed"),
+            }
+        }
+    });
 }
 
 /// `[jobs]` as `voiceprint-jobs` takes it (batch jobs, issue 6).

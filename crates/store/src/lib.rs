@@ -44,6 +44,9 @@ pub enum Kind {
     Session,
     /// Idempotency records for ClientToken: id = `"<operation>:<token>"`.
     ClientToken,
+    /// One call's contribution to a speaker's voiceprint (issue 5): id =
+    /// `"<GeneratedSpeakerId>#<id>"`, so a speaker's segments list together.
+    TrainingSegment,
 }
 
 /// One stored row.

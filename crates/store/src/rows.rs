@@ -20,6 +20,7 @@ pub(crate) fn kind_code(kind: Kind) -> i64 {
         Kind::FraudsterRegistrationJob => 6,
         Kind::Session => 7,
         Kind::ClientToken => 8,
+        Kind::TrainingSegment => 9,
     }
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn kind_from_code(code: i64) -> Result<Kind> {
         6 => Kind::FraudsterRegistrationJob,
         7 => Kind::Session,
         8 => Kind::ClientToken,
+        9 => Kind::TrainingSegment,
         other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
     })
 }

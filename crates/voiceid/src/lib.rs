@@ -43,6 +43,12 @@ pub use service::enrollment::{
     ExistingEnrollmentAction, FraudDetectionDecision, FraudDetectionReason, FraudsterRegistration,
     KnownFraudsterMatch, RegistrationStatus, SpeakerAuthentication, SpeakerEnrollment,
 };
+pub use service::lifecycle::{
+    CoolingOffReason, CoolingOffSettings, DetectionSettings, EngineSettings,
+    EngineSettingsResponse, ListVoiceprintsRequest, ListVoiceprintsResponse, NoVoicePrintReason,
+    SegmentAction, SegmentStatus, TrainingSegment, UpdateEngineSettingsRequest,
+    UpdateTrainingSegmentRequest, VoiceprintDescription, VoiceprintResponse, VoiceprintState,
+};
 pub use service::{VoiceIdService, DEFAULT_WATCHLIST_NAME};
 pub use token::{TokenCodec, TOKEN_TTL_SECONDS};
 

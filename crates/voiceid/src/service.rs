@@ -22,6 +22,7 @@ use crate::token::{Cursor, TokenCodec};
 use crate::types::*;
 
 pub mod enrollment;
+pub mod lifecycle;
 
 /// Name given to the watchlist every domain is created with.
 pub const DEFAULT_WATCHLIST_NAME: &str = "Default";
@@ -48,6 +49,9 @@ struct DomainAttrs {
     client_token_digest: Option<String>,
     #[serde(default)]
     request_digest: Option<String>,
+    /// Engine settings (issue 5; `lifecycle`); None = the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    engine: Option<lifecycle::EngineSettings>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,6 +90,10 @@ struct SpeakerAttrs {
     #[serde(default)]
     last_accessed_at: Option<f64>,
     status: SpeakerStatus,
+    /// The voiceprint's training state (issue 5; `lifecycle`). None for speakers
+    /// enrolled before it existed or seeded directly: trained, no segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    training: Option<lifecycle::Training>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -175,6 +183,10 @@ pub struct VoiceIdService {
     biometrics: Option<Arc<crate::biometrics::Biometrics>>,
     /// The voice-spoofing countermeasure, when configured (see `enrollment`).
     spoof: Option<Arc<dyn crate::sessions::SpoofScorer>>,
+    /// Set when a voiceprint may be waiting for background retraining (and at
+    /// start, for work a previous process left): `retrain_pending_voiceprints`
+    /// scans only then.
+    retrain_hint: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for VoiceIdService {
@@ -198,6 +210,7 @@ impl VoiceIdService {
             write_lock: Arc::new(Mutex::new(())),
             biometrics: None,
             spoof: None,
+            retrain_hint: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -588,6 +601,7 @@ impl VoiceIdService {
                 sse_update: None,
                 client_token_digest: token_digest,
                 request_digest: Some(digest),
+                engine: None,
             }),
             sensitive: encode(&DomainSecret {
                 name: req.name,
@@ -1033,11 +1047,13 @@ impl VoiceIdService {
         let _guard = self.lock();
         self.domain_record(&req.domain_id)?;
         let rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
-        self.store.apply(vec![Write::Delete {
+        let mut writes = self.segment_deletes(&rec.domain_id, &rec.id)?;
+        writes.push(Write::Delete {
             kind: Kind::Speaker,
             domain_id: rec.domain_id,
             id: rec.id,
-        }])?;
+        });
+        self.store.apply(writes)?;
         Ok(Empty {})
     }
 
@@ -1047,13 +1063,17 @@ impl VoiceIdService {
         let _guard = self.lock();
         self.domain_record(&req.domain_id)?;
         let now = self.now();
+        let mut writes = Vec::new();
         let rec = match self.find_speaker(&req.domain_id, &req.speaker_id)? {
             Some(mut rec) => {
                 let mut a: SpeakerAttrs = decode(&rec.attributes)?;
                 a.status = SpeakerStatus::OptedOut;
                 a.updated_at = now;
+                a.training = None;
                 rec.attributes = encode(&a);
                 rec.voiceprint = None;
+                // Opting out removes every trace of the voice, training segments too.
+                writes = self.segment_deletes(&rec.domain_id, &rec.id)?;
                 rec
             }
             None if is_generated_id(&req.speaker_id) => {
@@ -1074,6 +1094,7 @@ impl VoiceIdService {
                         updated_at: now,
                         last_accessed_at: None,
                         status: SpeakerStatus::OptedOut,
+                        training: None,
                     }),
                     sensitive: encode(&SpeakerSecret {
                         customer_speaker_id: Some(req.speaker_id.clone()),
@@ -1083,7 +1104,8 @@ impl VoiceIdService {
             }
         };
         let view = self.speaker_view(&rec, now)?;
-        self.store.apply(vec![Write::Put(rec)])?;
+        writes.push(Write::Put(rec));
+        self.store.apply(writes)?;
         Ok(SpeakerResponse { speaker: view })
     }
 
@@ -1495,6 +1517,7 @@ impl VoiceIdService {
                     updated_at: now,
                     last_accessed_at: Some(last_accessed_at.unwrap_or(now)),
                     status: SpeakerStatus::Enrolled,
+                    training: None,
                 }),
                 sensitive: encode(&SpeakerSecret {
                     customer_speaker_id: Some(customer_id),

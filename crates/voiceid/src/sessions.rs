@@ -22,6 +22,7 @@
 //! What is lost on restart: the live front end of a stream in progress (its client
 //! reconnects and continues the same session).
 
+pub mod conditions;
 pub mod live;
 
 use std::sync::{Mutex, MutexGuard};
@@ -143,6 +144,8 @@ struct EnrollmentState {
     message: Option<String>,
     #[serde(default)]
     outcome: Option<String>,
+    #[serde(default)]
+    voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
 }
 
 /// Encrypted at rest: the contact id, the speaker as given, cached results (they
@@ -394,8 +397,10 @@ impl VoiceIdService {
                 status: e.status,
                 message: e.message.clone(),
                 enrollment_outcome: e.outcome.clone(),
+                voiceprint_state: e.voiceprint_state,
             }),
             expires_at: a.expires_at,
+            engine_conditions: None,
         }
     }
 
@@ -601,9 +606,9 @@ impl VoiceIdService {
 
     pub fn describe_session(&self, req: SessionRequest) -> Result<SessionResponse> {
         let l = self.load_session(&req.domain_id, &req.session_name_or_id, self.session_now())?;
-        Ok(SessionResponse {
-            session: self.session_view(&l),
-        })
+        let mut session = self.session_view(&l);
+        session.engine_conditions = self.session_conditions(&l)?;
+        Ok(SessionResponse { session })
     }
 
     /// EndSession: no more audio is accepted; results stay readable for the TTL.
@@ -637,11 +642,16 @@ impl VoiceIdService {
         l.attrs.ended_at = Some(now);
         l.attrs.expires_at = Some(now + limits.ended_ttl_seconds);
         l.attrs.updated_at = now;
+        // A domain that trains voiceprints over several calls takes this call's
+        // speech now that it is complete.
+        let acc = l.accumulator()?;
+        self.try_complete_enrollment(&mut l, acc.as_ref())?;
+        let required = self.call_speech_required(&l.rec.domain_id)?;
         if let Some(e) = &mut l.attrs.enrollment {
             if e.status == EnrollmentRequestStatus::InProgress {
                 e.status = EnrollmentRequestStatus::NotEnoughSpeech;
                 e.message = Some(format!(
-                    "the session ended with {:.1} s of net speech; enrollment needs {ENROLLMENT_SPEECH_SECONDS:.0} s",
+                    "the session ended with {:.1} s of net speech; enrollment needs {required:.0} s",
                     l.attrs.net_speech_seconds
                 ));
             }
@@ -660,9 +670,10 @@ impl VoiceIdService {
         let action = match req.existing_enrollment_action.as_deref() {
             None | Some("SKIP") => ExistingEnrollmentAction::Skip,
             Some("OVERWRITE") => ExistingEnrollmentAction::Overwrite,
+            Some("ENHANCE") => ExistingEnrollmentAction::Enhance,
             Some(_) => {
                 return Err(Error::validation(
-                    "ExistingEnrollmentAction must be SKIP or OVERWRITE",
+                    "ExistingEnrollmentAction must be SKIP, OVERWRITE or ENHANCE",
                 ))
             }
         };
@@ -694,17 +705,17 @@ impl VoiceIdService {
                 ));
             }
         }
-        if l.attrs.net_speech_seconds < ENROLLMENT_SPEECH_SECONDS
-            && l.attrs.status == StreamingStatus::Ended
-        {
+        let required = self.call_speech_required(&req.domain_id)?;
+        if l.attrs.net_speech_seconds < required && l.attrs.status == StreamingStatus::Ended {
             return Ok(EnrollBySessionResponse {
                 status: EnrollmentRequestStatus::NotEnoughSpeech,
                 message: Some(format!(
-                    "the session ended with {:.1} s of net speech; enrollment needs {ENROLLMENT_SPEECH_SECONDS:.0} s",
+                    "the session ended with {:.1} s of net speech; enrollment needs {required:.0} s",
                     l.attrs.net_speech_seconds
                 )),
                 generated_speaker_id: None,
                 enrollment_outcome: None,
+                voiceprint_state: None,
             });
         }
         l.attrs.enrollment = Some(EnrollmentState {
@@ -712,6 +723,7 @@ impl VoiceIdService {
             action,
             message: None,
             outcome: None,
+            voiceprint_state: None,
         });
         let acc = l.accumulator()?;
         self.try_complete_enrollment(&mut l, acc.as_ref())?;
@@ -730,30 +742,74 @@ impl VoiceIdService {
             }),
             generated_speaker_id: l.attrs.generated_speaker_id.clone(),
             enrollment_outcome: e.outcome,
+            voiceprint_state: e.voiceprint_state,
+        })
+    }
+
+    /// Net speech one call needs before its enrollment can complete: Voice ID's
+    /// 30 s, or the domain's per-call minimum when voiceprints train over several
+    /// calls (the call then counts when it ends).
+    fn call_speech_required(&self, domain_id: &str) -> Result<f64> {
+        let settings = self.engine_settings(domain_id)?;
+        Ok(if settings.minimum_calls_for_voiceprint > 1 {
+            settings.minimum_segment_speech_seconds
+        } else {
+            ENROLLMENT_SPEECH_SECONDS
         })
     }
 
     /// Completes an IN_PROGRESS enrollment once the running embedding holds enough
     /// speech. A refusal (opted out meanwhile, quota) becomes FAILED with its reason.
     fn try_complete_enrollment(&self, l: &mut Loaded, acc: Option<&Accumulator>) -> Result<()> {
-        let Some(e) = l.attrs.enrollment.as_mut() else {
-            return Ok(());
-        };
-        let Some(acc) = acc else { return Ok(()) };
-        if e.status != EnrollmentRequestStatus::InProgress
-            || acc.seconds < ENROLLMENT_SPEECH_SECONDS
+        if l.attrs
+            .enrollment
+            .as_ref()
+            .is_none_or(|e| e.status != EnrollmentRequestStatus::InProgress)
         {
             return Ok(());
         }
+        let Some(acc) = acc else { return Ok(()) };
+        // One call of 30 s (Voice ID), or, over several calls, each call's speech
+        // once the call has ended.
+        let multi_call = self
+            .engine_settings(&l.rec.domain_id)?
+            .minimum_calls_for_voiceprint
+            > 1;
+        let ready = if multi_call {
+            l.attrs.status == StreamingStatus::Ended
+                && acc.seconds >= self.call_speech_required(&l.rec.domain_id)?
+        } else {
+            acc.seconds >= ENROLLMENT_SPEECH_SECONDS
+        };
+        if !ready {
+            return Ok(());
+        }
         let speaker_id = l.secret.speaker_id.clone().unwrap_or_default();
+        let session_id = l.rec.id.clone();
+        let Some(e) = l.attrs.enrollment.as_mut() else {
+            return Ok(());
+        };
         let biometrics = self.biometrics()?;
         let voiceprint = biometrics.voiceprint(&[SpeechEmbedding {
             embedding: acc.sum.clone(),
             net_speech_seconds: acc.seconds,
         }])?;
-        match self.enroll_speaker(&l.rec.domain_id, &speaker_id, &voiceprint, e.action) {
+        match self.add_training_segment(
+            &l.rec.domain_id,
+            &speaker_id,
+            &voiceprint,
+            e.action,
+            Some(&session_id),
+        ) {
             Ok(done) => {
                 e.status = EnrollmentRequestStatus::Completed;
+                e.voiceprint_state = Some(done.voiceprint_state);
+                if done.voiceprint_state != crate::service::lifecycle::VoiceprintState::Trained {
+                    e.message = Some(format!(
+                        "the call was added to the speaker's voiceprint, which is now {} (DescribeVoiceprint shows why)",
+                        encode(&done.voiceprint_state).as_str().unwrap_or_default()
+                    ));
+                }
                 e.outcome = Some(
                     serde_json::to_value(done.outcome)?
                         .as_str()
@@ -850,12 +906,19 @@ impl VoiceIdService {
         let mut l = self.load_session(&req.domain_id, &l.rec.id, now)?;
         let acc = l.accumulator()?;
         let mut changed = false;
+        // The speaker's voiceprint state is part of the key: a voiceprint that
+        // goes into or out of service (approval, cooling-off) changes the decision.
+        let voiceprint_state = match l.secret.speaker_id.as_deref() {
+            Some(speaker) => format!("{:?}", self.no_voiceprint_reason(&req.domain_id, speaker)?),
+            None => String::new(),
+        };
         let auth_key = format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             l.attrs.segments,
             l.attrs.acceptance_threshold,
             l.attrs.response_time,
-            digest(l.secret.speaker_id.as_deref().unwrap_or(""))
+            digest(l.secret.speaker_id.as_deref().unwrap_or("")),
+            voiceprint_state
         );
         if l.secret.auth.as_ref().is_none_or(|c| c.key != auth_key) {
             let result = self.authentication_result(&mut l, acc.as_ref())?;
@@ -873,6 +936,7 @@ impl VoiceIdService {
             l.attrs.watchlist_id.as_deref().unwrap_or(""),
             l.attrs.spoof_risk
         );
+        let mut new_fraud_result = false;
         if l.secret.fraud.as_ref().is_none_or(|c| c.key != fraud_key) {
             let result = self.fraud_result(&l, acc.as_ref())?;
             l.secret.fraud = Some(Cached {
@@ -880,13 +944,27 @@ impl VoiceIdService {
                 result,
             });
             changed = true;
+            new_fraud_result = true;
         }
         let l = if changed {
             self.save_session(l, None)?
         } else {
             l
         };
+        let engine_conditions = self.session_conditions(&l)?;
+        if new_fraud_result
+            && engine_conditions
+                .as_ref()
+                .is_some_and(|c| c.detection == Some(conditions::DetectionCondition::Detected))
+        {
+            if let Some(speaker) = l.secret.speaker_id.as_deref() {
+                // The domain's cooling-off after a fraud detection keeps the claimed
+                // speaker's voiceprint out of verification for a while.
+                self.cool_off_after_fraud_detection(&req.domain_id, speaker)?;
+            }
+        }
         Ok(EvaluateSessionResponse {
+            engine_conditions,
             authentication_result: l.secret.auth.as_ref().map(|c| encode(&c.result)),
             domain_id: req.domain_id,
             fraud_detection_result: l.secret.fraud.as_ref().map(|c| encode(&c.result)),
@@ -899,6 +977,38 @@ impl VoiceIdService {
                     .to_owned(),
             ),
         })
+    }
+
+    /// The call's engine conditions from its latest cached results (None when the
+    /// domain is gone). The voiceprint's state is read fresh.
+    fn session_conditions(&self, l: &Loaded) -> Result<Option<conditions::EngineConditions>> {
+        let settings = self.engine_settings(&l.rec.domain_id)?;
+        let speaker = l.secret.speaker_id.as_deref();
+        let no_voice_print = match speaker {
+            Some(s) => self.no_voiceprint_reason(&l.rec.domain_id, s)?,
+            None => None,
+        };
+        let auth = l.secret.auth.as_ref().map(|c| &c.result);
+        let fraud = l
+            .secret
+            .fraud
+            .as_ref()
+            .map(|c| &c.result)
+            .filter(|f| f.decision != "NOT_ENOUGH_SPEECH");
+        let known = fraud
+            .and_then(|f| f.risk_details.as_ref())
+            .map(|d| &d.known_fraudster_risk);
+        let inputs = conditions::ConditionInputs {
+            has_attribute: speaker.is_some(),
+            no_voice_print,
+            verification_score: auth.and_then(|a| a.score),
+            acceptance_threshold: l.attrs.acceptance_threshold,
+            ended: l.attrs.status == StreamingStatus::Ended,
+            detection_score: known.map(|k| k.risk_score),
+            generated_fraudster_id: known.and_then(|k| k.generated_fraudster_id.clone()),
+            risk_threshold: l.attrs.risk_threshold,
+        };
+        Ok(Some(conditions::engine_conditions(&inputs, &settings)))
     }
 
     fn authentication_result(

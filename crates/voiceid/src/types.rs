@@ -493,6 +493,9 @@ pub struct EvaluateSessionResponse {
     pub session_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub streaming_status: Option<String>,
+    /// voiceprint extension (issue 5): the call's engine conditions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine_conditions: Option<crate::sessions::conditions::EngineConditions>,
 }
 
 /// Output shape of operations that return `{}` or nothing.
@@ -632,6 +635,9 @@ pub struct EnrollmentRequestDetails {
     /// `NEW_ENROLLMENT`, `ENROLLMENT_OVERWRITE` or `DUPLICATE_SKIPPED` once completed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub enrollment_outcome: Option<String>,
+    /// Where the speaker's voiceprint stands after this call's enrollment (issue 5).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
 }
 
 /// A live call session as DescribeSession reports it.
@@ -659,6 +665,9 @@ pub struct Session {
     /// When an ENDED session's record and results are deleted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expires_at: Option<Timestamp>,
+    /// The call's engine conditions (issue 5), from its latest results.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine_conditions: Option<crate::sessions::conditions::EngineConditions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -686,6 +695,8 @@ pub struct EnrollBySessionResponse {
     pub generated_speaker_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub enrollment_outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ mod jobs;
 mod sessions;
 mod speakers;
 mod tags;
+mod voiceprints;
 mod watchlists;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -57,7 +58,7 @@ pub const OPERATIONS: [&str; 29] = [
 
 /// voiceprint's extension operations (live call sessions, docs/SESSIONS.md):
 /// same protocol, SigV4 and validation as the Voice ID operations.
-pub const EXTENSION_OPERATIONS: [&str; 10] = [
+pub const EXTENSION_OPERATIONS: [&str; 17] = [
     "StartSession",
     "UpdateSession",
     "DescribeSession",
@@ -68,6 +69,13 @@ pub const EXTENSION_OPERATIONS: [&str; 10] = [
     "DescribeContact",
     "AgentAction",
     "CreateAgentToken",
+    "DescribeEngineSettings",
+    "UpdateEngineSettings",
+    "DescribeVoiceprint",
+    "ListVoiceprints",
+    "ApproveVoiceprint",
+    "RejectVoiceprint",
+    "UpdateTrainingSegment",
 ];
 
 /// Decode `input` as `Req`, run `call` on a blocking thread (the store blocks),
@@ -109,6 +117,7 @@ pub(crate) async fn dispatch(
         op if tags::OPS.contains(&op) => tags::dispatch(state, op, input).await,
         op if contacts::OPS.contains(&op) => contacts::dispatch(state, op, input).await,
         op if agent::OPS.contains(&op) => agent::dispatch(state, op, input).await,
+        op if voiceprints::OPS.contains(&op) => voiceprints::dispatch(state, op, input).await,
         _ => None,
     };
     group.unwrap_or_else(|| {
@@ -124,8 +133,9 @@ mod tests {
 
     #[test]
     fn every_operation_belongs_to_exactly_one_group() {
-        let groups: [&[&str]; 9] = [
+        let groups: [&[&str]; 10] = [
             agent::OPS,
+            voiceprints::OPS,
             contacts::OPS,
             domains::OPS,
             watchlists::OPS,

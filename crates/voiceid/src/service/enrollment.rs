@@ -28,6 +28,9 @@ pub enum ExistingEnrollmentAction {
     #[default]
     Skip,
     Overwrite,
+    /// voiceprint extension (issue 5): add this call to the trained voiceprint,
+    /// which is retrained in the background.
+    Enhance,
 }
 
 /// What an enrollment did (the batch output's `EnrollmentStatus`).
@@ -37,6 +40,8 @@ pub enum EnrollmentOutcome {
     NewEnrollment,
     EnrollmentOverwrite,
     DuplicateSkipped,
+    /// voiceprint extension: the call was added to a trained voiceprint (ENHANCE).
+    EnrollmentEnhanced,
 }
 
 /// Result of [`VoiceIdService::enroll_speaker`].
@@ -45,6 +50,9 @@ pub struct SpeakerEnrollment {
     pub generated_speaker_id: String,
     pub customer_speaker_id: Option<String>,
     pub outcome: EnrollmentOutcome,
+    /// Where the voiceprint stands afterwards (TRAINED unless the domain's engine
+    /// settings ask for more calls, approval, or a segment was flagged).
+    pub voiceprint_state: super::lifecycle::VoiceprintState,
 }
 
 /// `RegistrationConfig.DuplicateRegistrationAction`.
@@ -158,7 +166,9 @@ impl VoiceIdService {
     }
 
     /// Enrolls `speaker_id` (CustomerSpeakerId, or GeneratedSpeakerId of an existing
-    /// speaker) with `voiceprint`, creating the speaker when the customer id is new.
+    /// speaker) with `voiceprint` as one training segment (see `lifecycle`), creating
+    /// the speaker when the customer id is new. With the default engine settings this
+    /// is Voice ID's enrollment: the voiceprint is in service at once.
     pub fn enroll_speaker(
         &self,
         domain_id: &str,
@@ -166,74 +176,7 @@ impl VoiceIdService {
         voiceprint: &Voiceprint,
         action: ExistingEnrollmentAction,
     ) -> Result<SpeakerEnrollment> {
-        self.check_voiceprint_model(voiceprint)?;
-        let _guard = self.lock();
-        self.domain_record(domain_id)?;
-        let now = self.now();
-        let existing = self.find_speaker(domain_id, speaker_id)?;
-        let (mut rec, outcome) = match existing {
-            Some(rec) => {
-                let view = self.speaker_view(&rec, now)?;
-                let outcome = match view.status {
-                    SpeakerStatus::OptedOut => return Err(Error::conflict(
-                        ConflictType::SpeakerOptedOut,
-                        "The speaker has opted out; delete the speaker before enrolling it again",
-                    )),
-                    SpeakerStatus::Enrolled if action == ExistingEnrollmentAction::Skip => {
-                        return Ok(SpeakerEnrollment {
-                            generated_speaker_id: view.generated_speaker_id,
-                            customer_speaker_id: view.customer_speaker_id,
-                            outcome: EnrollmentOutcome::DuplicateSkipped,
-                        });
-                    }
-                    SpeakerStatus::Enrolled | SpeakerStatus::Expired => {
-                        EnrollmentOutcome::EnrollmentOverwrite
-                    }
-                    SpeakerStatus::Pending => EnrollmentOutcome::NewEnrollment,
-                };
-                (rec, outcome)
-            }
-            None if is_generated_id(speaker_id) => {
-                return Err(Error::not_found(
-                    ResourceType::Speaker,
-                    "The speaker does not exist",
-                ));
-            }
-            None => {
-                self.check_speaker_quota(domain_id, 1)?;
-                let rec = Record {
-                    kind: Kind::Speaker,
-                    domain_id: domain_id.into(),
-                    id: new_generated_id(),
-                    alt_key: Some(speaker_id.into()),
-                    attributes: encode(&SpeakerAttrs {
-                        created_at: now,
-                        updated_at: now,
-                        last_accessed_at: None,
-                        status: SpeakerStatus::Pending,
-                    }),
-                    sensitive: encode(&SpeakerSecret {
-                        customer_speaker_id: Some(speaker_id.into()),
-                    }),
-                    voiceprint: None,
-                };
-                (rec, EnrollmentOutcome::NewEnrollment)
-            }
-        };
-        let mut attrs: SpeakerAttrs = decode(&rec.attributes)?;
-        attrs.status = SpeakerStatus::Enrolled;
-        attrs.updated_at = now;
-        attrs.last_accessed_at = Some(now);
-        rec.attributes = encode(&attrs);
-        rec.voiceprint = Some(voiceprint.to_bytes());
-        let secret: SpeakerSecret = decode(&rec.sensitive)?;
-        let generated_speaker_id = rec.id.clone();
-        self.store.apply(vec![Write::Put(rec)])?;
-        Ok(SpeakerEnrollment {
-            generated_speaker_id,
-            customer_speaker_id: secret.customer_speaker_id,
-            outcome,
-        })
+        self.add_training_segment(domain_id, speaker_id, voiceprint, action, None)
     }
 
     /// Registers a fraudster with `voiceprint` in `watchlist_id` (None = the domain's
@@ -314,15 +257,18 @@ impl VoiceIdService {
             generated_speaker_id: Some(view.generated_speaker_id.clone()),
             customer_speaker_id: view.customer_speaker_id.clone(),
         };
-        let voiceprint = match (view.status, rec.voiceprint.as_deref()) {
-            (SpeakerStatus::OptedOut, _) => {
+        use super::lifecycle::{NoVoicePrintReason as R, VoiceprintAvailability as A};
+        let voiceprint = match self.voiceprint_availability(&rec, now)? {
+            A::Usable(voiceprint) => voiceprint,
+            A::Unusable(R::OptedOut) => {
                 return Ok(undecided(AuthenticationDecision::SpeakerOptedOut))
             }
-            (SpeakerStatus::Expired, _) => {
+            A::Unusable(R::Expired) => {
                 return Ok(undecided(AuthenticationDecision::SpeakerExpired))
             }
-            (SpeakerStatus::Enrolled, Some(bytes)) => biometrics.parse_voiceprint(bytes)?,
-            _ => return Ok(undecided(AuthenticationDecision::SpeakerNotEnrolled)),
+            // Not trained, partially trained, pending approval, invalidated or
+            // cooling off: Voice ID has one word for all of them.
+            A::Unusable(_) => return Ok(undecided(AuthenticationDecision::SpeakerNotEnrolled)),
         };
         let score = biometrics.score(&voiceprint, embedding)?;
         let decision = if score >= acceptance_threshold {
@@ -418,7 +364,7 @@ impl VoiceIdService {
         Ok(())
     }
 
-    fn check_voiceprint_model(&self, voiceprint: &Voiceprint) -> Result<()> {
+    pub(super) fn check_voiceprint_model(&self, voiceprint: &Voiceprint) -> Result<()> {
         let biometrics = self.biometrics()?;
         if voiceprint.model() != biometrics.model_id() {
             return Err(Error::Internal(format!(

@@ -29,7 +29,10 @@ fn the_running_embedding_round_trips_and_bad_bytes_are_refused() {
         b"VPSA".as_slice(),
         [bytes.as_slice(), &[0u8]].concat().as_slice(),
     ] {
-        assert!(matches!(Accumulator::from_bytes(bad), Err(Error::Internal(_))));
+        assert!(matches!(
+            Accumulator::from_bytes(bad),
+            Err(Error::Internal(_))
+        ));
     }
 }
 
@@ -37,16 +40,13 @@ fn the_running_embedding_round_trips_and_bad_bytes_are_refused() {
 fn session_locks_serialise_one_session_and_spread_others() {
     let a = session_lock("id#aaaaaaaaaaaaaaaaaaaaaa");
     // A different session is not blocked by `a` (unless it hashes to the same stripe).
-    let other = (0..100)
-        .map(|i| format!("id#{i:022}"))
-        .find(|id| {
-            SESSION_LOCKS[id
-                .bytes()
-                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)))
-                % SESSION_LOCKS.len()]
-            .try_lock()
-            .is_ok()
-        });
+    let other = (0..100).map(|i| format!("id#{i:022}")).find(|id| {
+        SESSION_LOCKS[id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % SESSION_LOCKS.len()]
+        .try_lock()
+        .is_ok()
+    });
     assert!(other.is_some());
     drop(a);
 }
