@@ -263,4 +263,69 @@ put("stream_frames", "twilio_media", b"\x02" + json.dumps(
     {"event": "media", "media": {"track": "inbound", "chunk": "2", "timestamp": "5",
                                  "payload": "/////w=="}}).encode())
 put("stream_frames", "twilio_stop", b"\x02" + b'{"event":"stop","stop":{"callSid":"CA1"}}')
+# ---------------------------------------------------------------- telephony
+# telephony_sip selector: 0 SDP, 1 rs-metadata, 2 customer rule, 3 SIP stream + dialog.
+SDP = ("v=0\r\no=SRC 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+       "m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:1\r\na=sendonly\r\n"
+       "m=audio 6002 RTP/AVP 0\r\nc=IN IP4 192.0.2.11\r\na=label:2\r\na=sendonly\r\n")
+METADATA = """<?xml version="1.0" encoding="UTF-8"?>
+<recording xmlns="urn:ietf:params:xml:ns:recording:1">
+  <datamode>complete</datamode>
+  <session session_id="hVpd7YQgRW2nD22h7q60JQ=="><sipSessionID>ab30317f;remote=47755a9d</sipSessionID></session>
+  <participant participant_id="srfBElmCRp2QB23b7Mpk0w=="><nameID aor="sip:customer-a@example.com"><name xml:lang="en">Alice &amp; Co</name></nameID></participant>
+  <participant participant_id="zSfPoSvdSDCmU3A3TRDxAw=="><nameID aor="sip:agent@example.com"/><send>8zc6e0lYTlWIINA6GR+3ag==</send></participant>
+  <stream stream_id="UAAMm5GRQKSCMVvLyl4rFw==" session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>1</label></stream>
+  <stream stream_id="8zc6e0lYTlWIINA6GR+3ag==" session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>2</label></stream>
+  <participantstreamassoc participant_id="srfBElmCRp2QB23b7Mpk0w=="><send>UAAMm5GRQKSCMVvLyl4rFw==</send></participantstreamassoc>
+</recording>"""
+put("telephony_sip", "sdp_offer", b"\x00" + SDP.encode())
+put("telephony_sip", "rs_metadata", b"\x01" + METADATA.encode())
+put("telephony_sip", "customer_rule", b"\x02header:X-Customer")
+
+
+def sip(method, cseq, body_parts=None, to_tag=""):
+    head = (f"{method} sip:srs@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{cseq}\r\n"
+            f"From: <sip:cust-9@example.com>;tag=src1\r\nTo: <sip:srs@127.0.0.1>{to_tag}\r\n"
+            f"Call-ID: call-1@127.0.0.1\r\nCSeq: {cseq} {method}\r\n")
+    body = b""
+    if body_parts:
+        body = b"".join(b"--XX\r\nContent-Type: " + ct.encode() + b"\r\n\r\n" + b_ + b"\r\n"
+                        for ct, b_ in body_parts) + b"--XX--\r\n"
+        head += "Require: siprec\r\nContent-Type: multipart/mixed;boundary=\"XX\"\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+dialog = (sip("INVITE", 1, [("application/sdp", SDP.encode()),
+                            ("application/rs-metadata+xml", METADATA.encode())])
+          + sip("ACK", 1, to_tag=";tag=vp1") + sip("BYE", 2, to_tag=";tag=vp1"))
+put("telephony_sip", "siprec_dialog", b"\x03" + dialog)
+
+# telephony_media: chunks separated by 0xFF; selector 0 AudioHook text,
+# 1 AudioHook audio, 2 ISO duration, 3 AudioSocket frame, 4 AudioSocket stream, 5 RTP.
+AH_ID = "e160e428-53e2-487c-977d-96989bf5c99d"
+
+
+def ah(kind, seq, serverseq, parameters):
+    return json.dumps({"version": "2", "type": kind, "seq": seq, "serverseq": serverseq,
+                       "id": AH_ID, "position": "PT1.5S", "parameters": parameters}).encode()
+
+
+ah_open = ah("open", 1, 0, {
+    "organizationId": "d7934305-0972-4844-938e-9060eef73d05",
+    "conversationId": "090eaa2f-72fa-480a-83e0-8667ff89c0ec",
+    "participant": {"id": "883efee8", "ani": "+1-555-555-1234", "dnis": "+1-800-555-6789"},
+    "media": [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}],
+    "customConfig": {"CustomerSpeakerId": "cust-7"}})
+audio = bytes([0x7F, 0x00] * 80)  # PCMU, stereo, 10 ms; no 0xFF byte (the chunk separator)
+put("telephony_media", "audiohook_session",
+    b"\xff".join([b"\x00" + ah_open, b"\x01" + audio, b"\x00" + ah("ping", 2, 1, {}),
+                  b"\x00" + ah("close", 3, 1, {"reason": "end"})]))
+put("telephony_media", "iso_duration", b"\x02PT12.345S")
+uuid = bytes(range(1, 17))
+slin = bytes([0x10, 0x00] * 160)
+frames = (b"\x01\x00\x10" + uuid) + (b"\x10\x01\x40" + slin) + b"\x00\x00\x00"
+put("telephony_media", "audiosocket_frames", b"\x03" + frames + b"\xff\x04" + frames)
+rtp_hdr = bytes([0x80, 0x00, 0x00, 0x07, 0x00, 0x00, 0x03, 0x20, 0x12, 0x34, 0x56, 0x78])
+put("telephony_media", "rtp_pcmu", b"\x05" + rtp_hdr + bytes([0x7E] * 160))
 print("seeds written under", ROOT)
