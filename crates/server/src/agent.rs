@@ -696,6 +696,16 @@ async fn actions(
         Ok(c) => c,
         Err(e) => return refused(e),
     };
+    // The panel's actions share AgentAction's rate limit.
+    if !state.throttle.allow("AgentAction") {
+        return secure(
+            ApiError::from(VoiceIdError::Throttling(
+                "Rate exceeded for AgentAction; slow down and retry".into(),
+            ))
+            .into_response(),
+            false,
+        );
+    }
     let action: PanelAction = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => {
