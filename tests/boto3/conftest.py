@@ -149,7 +149,7 @@ def _merged_model():
     """The Voice ID model plus voiceprint's extension operations (sessions, contacts,
     agent tokens)."""
     base = json.loads((MODEL_DIR / "voice-id-service-2.json").read_text())
-    for ext in ("voiceprint-sessions.json", "voiceprint-contacts.json", "voiceprint-agent.json"):
+    for ext in ("voiceprint-sessions.json", "voiceprint-contacts.json", "voiceprint-agent.json", "voiceprint-voiceprints.json"):
         more = json.loads((MODEL_DIR / ext).read_text())
         base["operations"].update(more["operations"])
         base["shapes"].update(more["shapes"])

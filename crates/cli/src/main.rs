@@ -56,6 +56,9 @@ enum Command {
     /// Batch enrollment / fraudster registration jobs on a running server.
     #[command(subcommand)]
     Jobs(commands::jobs::JobsCommand),
+    /// Engine settings and the voiceprint lifecycle (approval, segments) on a running server.
+    #[command(subcommand)]
+    Voiceprints(commands::voiceprints::VoiceprintsCommand),
     /// Validate Amazon Connect flows (flow-language JSON) for their Voice ID blocks.
     #[command(subcommand)]
     Flow(commands::flow::FlowCommand),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::Spoof(args) => commands::spoof::run(args),
         Command::Jobs(cmd) => commands::jobs::run(cmd),
+        Command::Voiceprints(cmd) => commands::voiceprints::run(cmd),
         Command::Flow(cmd) => commands::flow::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
         Command::Admin(cmd) => commands::serve::run_admin(cmd),

@@ -553,3 +553,78 @@ fn spoof_scores_synthetic_speech_high_and_human_speech_lower() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn voiceprints_commands_show_and_change_the_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeded = run(&[
+        "admin",
+        "seed-speakers",
+        "--data-dir",
+        p(&data),
+        "--count",
+        "2",
+    ]);
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    let domain = stdout(&seeded)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    let server = serve(&data);
+    let vp = |args: &[&str]| {
+        let mut all = vec!["voiceprints"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "--endpoint",
+            &server.endpoint,
+            "--data-dir",
+            p(&data),
+            "--domain-id",
+            &domain,
+        ]);
+        run(&all)
+    };
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}\n{}", stdout(o), stderr(o));
+        serde_json::from_str(&stdout(o)).unwrap()
+    };
+
+    let listed = json(&vp(&["list"]));
+    let voiceprints = listed["Voiceprints"].as_array().unwrap();
+    assert_eq!(voiceprints.len(), 2, "{listed}");
+    assert!(voiceprints.iter().all(|v| v["State"] == "TRAINED"));
+    let speaker = voiceprints[0]["GeneratedSpeakerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let described = json(&vp(&["describe", "--speaker-id", &speaker]));
+    assert_eq!(described["Voiceprint"]["SpeakerStatus"], "ENROLLED");
+
+    let set = json(&vp(&[
+        "set",
+        "--settings",
+        r#"{"MinimumCallsForVoiceprint": 3, "RequireApproval": true}"#,
+    ]));
+    assert_eq!(set["EngineSettings"]["MinimumCallsForVoiceprint"], 3);
+    assert_eq!(
+        json(&vp(&["settings"]))["EngineSettings"]["RequireApproval"],
+        true
+    );
+    assert_eq!(
+        json(&vp(&["list", "--state", "PENDING_APPROVAL"]))["Voiceprints"],
+        serde_json::json!([])
+    );
+
+    // Errors come back as the API's error, with a failing exit status.
+    let approve = vp(&["approve", "--speaker-id", &speaker]);
+    assert_eq!(approve.status.code(), Some(1), "{}", stdout(&approve));
+    assert!(
+        stderr(&approve).contains("not pending approval"),
+        "{}",
+        stderr(&approve)
+    );
+    let bad = vp(&["set", "--settings", "{not json"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

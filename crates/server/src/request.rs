@@ -82,6 +82,13 @@ fn decode_input(operation: &str, input: Value) -> Result<(), ApiError> {
         "DescribeContact" => decode_as(ContactCenter::describe, input),
         "AgentAction" => decode_as(ContactCenter::agent_action, input),
         "CreateAgentToken" => decode_as(crate::agent::create_agent_token, input),
+        "DescribeEngineSettings" => decode_as(S::describe_engine_settings, input),
+        "UpdateEngineSettings" => decode_as(S::update_engine_settings, input),
+        "DescribeVoiceprint" => decode_as(S::describe_voiceprint, input),
+        "ListVoiceprints" => decode_as(S::list_voiceprints, input),
+        "ApproveVoiceprint" => decode_as(S::approve_voiceprint, input),
+        "RejectVoiceprint" => decode_as(S::reject_voiceprint, input),
+        "UpdateTrainingSegment" => decode_as(S::update_training_segment, input),
         // A dispatched operation added after this table: model validation only
         // (add its line here so the fuzz target covers its typed input too).
         other if crate::OPERATIONS.contains(&other) || EXTENSION_OPERATIONS.contains(&other) => {

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod jobs;
 pub mod serve;
 pub mod spoof;
+pub mod voiceprints;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
