@@ -578,4 +578,49 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cr3t-value"));
         std::fs::remove_dir_all(dir).ok();
     }
+
+    #[test]
+    fn telephony_listeners_are_off_by_default_and_checked_when_on() {
+        let c = Config::load(None, Vec::new(), &FlagOverrides::default()).unwrap();
+        assert!(c.audiosocket.listen.is_empty() && c.siprec.listen.is_empty());
+        assert!(!c.audiohook.enabled);
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("VOICEPRINT__{k}"), v.to_string()))
+                .collect()
+        };
+        let domain = "abcdefghijklmnopqrstuv";
+        let on = env(&[
+            ("AUDIOSOCKET__LISTEN", "127.0.0.1:0"),
+            ("AUDIOSOCKET__DOMAIN_ID", domain),
+            ("AUDIOHOOK__ENABLED", "true"),
+            ("AUDIOHOOK__DOMAIN_ID", domain),
+            ("AUDIOHOOK__API_KEYS", "[\"k1\", \"k2\"]"),
+            ("SIPREC__LISTEN", "127.0.0.1:5060"),
+            ("SIPREC__DOMAIN_ID", domain),
+            ("SIPREC__CUSTOMER_ID_FROM", "header:X-Customer-Id"),
+        ]);
+        let c = Config::load(None, on, &FlagOverrides::default()).unwrap();
+        assert_eq!(c.audiosocket.listen, "127.0.0.1:0");
+        assert_eq!(c.audiohook.api_keys, vec!["k1", "k2"]);
+        assert!(!format!("{c:?}").contains("k2"), "API keys never printed");
+        for bad in [
+            &[("AUDIOSOCKET__LISTEN", "127.0.0.1:0")][..], // no domain
+            &[("SIPREC__LISTEN", "nowhere"), ("SIPREC__DOMAIN_ID", domain)],
+            &[
+                ("AUDIOHOOK__ENABLED", "true"),
+                ("AUDIOHOOK__DOMAIN_ID", domain),
+            ], // no keys
+            &[("AUDIOHOOK__CUSTOMER_ID_FROM", "email")],
+            &[("SIPREC__CUSTOMER_ID_FROM", "header:")],
+            &[("SIPREC__RTP_PORT_MIN", "30000")], // max still 0
+            &[("SIPREC__RTP_IP", "localhost")],
+        ] {
+            assert!(
+                Config::load(None, env(bad), &FlagOverrides::default()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 }
