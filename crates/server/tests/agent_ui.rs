@@ -445,6 +445,35 @@ async fn agent_tokens_open_only_their_own_session_and_expire() {
     let (status, _, _) = get(&c2, &url).await;
     assert_eq!(status, 403, "another server's token");
 
+    // An open event stream ends with `expired` when its token runs out.
+    let brief = mint(
+        &c,
+        json!({"DomainId": domain, "SessionNameOrId": s1, "DurationSeconds": 2}),
+    )
+    .await;
+    let mut ending = Sse::open(
+        &c,
+        &brief["Url"]
+            .as_str()
+            .unwrap()
+            .replacen("/agent?", "/agent/events?", 1),
+    )
+    .await
+    .expect("events open");
+    assert_eq!(
+        ending.next(Duration::from_secs(5)).await.unwrap().0,
+        "state"
+    );
+    let (event, data) = ending
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an expired event");
+    assert_eq!(event, "expired", "{data}");
+    assert!(
+        ending.next(Duration::from_secs(3)).await.is_none(),
+        "the stream ended"
+    );
+
     // An expired token: refused everywhere.
     let short = mint(
         &c,
