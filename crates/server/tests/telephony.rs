@@ -415,8 +415,16 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// Runs the SIPp SIPREC client scenario once: Call-ID `<call_id>-1`.
-fn sipp_call(dir: &Path, sip: std::net::SocketAddr, call_id: &str, customer: &str, audio: &[u8]) {
+/// Runs the SIPp SIPREC client scenario once: Call-ID `<call_id>-1`; SIP over
+/// `transport` (`u1` UDP, `t1` TCP).
+fn sipp_call(
+    dir: &Path,
+    sip: std::net::SocketAddr,
+    transport: &str,
+    call_id: &str,
+    customer: &str,
+    audio: &[u8],
+) {
     let pcap = dir.join(format!("{call_id}.pcap"));
     write_pcap(&pcap, audio);
     let play_ms = audio.len() / 8 + 500;
@@ -434,7 +442,7 @@ fn sipp_call(dir: &Path, sip: std::net::SocketAddr, call_id: &str, customer: &st
         .arg("-sf")
         .arg(&sf)
         .args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
-        .args(["-cid_str", &format!("{call_id}-%u")])
+        .args(["-cid_str", &format!("{call_id}-%u"), "-t", transport])
         .args(["-p", &free_udp_port().to_string()])
         .args(["-mp", &(free_udp_port() & !1).to_string()])
         .args([
@@ -795,11 +803,13 @@ async fn telephony_ingresses_accept_the_enrolled_caller_and_reject_an_impostor()
     std::fs::create_dir_all(&sipp_dir).unwrap();
     let (d1, d2) = (sipp_dir.clone(), sipp_dir.clone());
     let (a, b) = (a_short.clone(), b_short.clone());
-    // Both calls at once (two SIPp processes).
-    let call_a =
-        tokio::task::spawn_blocking(move || sipp_call(&d1, sip, "siprec-a", "customer-a", &a));
-    let call_b =
-        tokio::task::spawn_blocking(move || sipp_call(&d2, sip, "siprec-b", "customer-a", &b));
+    // Both calls at once (two SIPp processes), signalling over UDP and TCP.
+    let call_a = tokio::task::spawn_blocking(move || {
+        sipp_call(&d1, sip, "u1", "siprec-a", "customer-a", &a)
+    });
+    let call_b = tokio::task::spawn_blocking(move || {
+        sipp_call(&d2, sip, "t1", "siprec-b", "customer-a", &b)
+    });
     call_a.await.unwrap();
     call_b.await.unwrap();
     wait_ended(&c, &domain, "siprec-a-1", Duration::from_secs(30)).await;
