@@ -39,7 +39,9 @@ fn speech(dir: &Path, voice: &str, text: &str) -> Option<Vec<u8>> {
     Command::new("sox")
         .arg("-q")
         .arg(&wav)
-        .args(["-t", "raw", "-r", "8000", "-e", "u-law", "-b", "8", "-c", "1"])
+        .args([
+            "-t", "raw", "-r", "8000", "-e", "u-law", "-b", "8", "-c", "1",
+        ])
         .arg(&raw)
         .status()
         .ok()?
@@ -61,7 +63,20 @@ fn write_pcap(path: &Path, audio: &[u8]) {
         let ip_len = 20 + udp_len;
         let mut p = vec![0u8; 12];
         p.extend_from_slice(&[0x08, 0x00]);
-        p.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        p.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
         p.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
         p.extend_from_slice(&6000u16.to_be_bytes());
         p.extend_from_slice(&7000u16.to_be_bytes());
@@ -88,11 +103,21 @@ fn process_cpu_seconds() -> f64 {
 }
 
 fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts SIPp placing `calls` calls at once (Call-IDs `<prefix>-1` …).
-fn sipp(dir: &Path, sip: std::net::SocketAddr, prefix: &str, audio: &[u8], calls: usize) -> std::process::Child {
+fn sipp(
+    dir: &Path,
+    sip: std::net::SocketAddr,
+    prefix: &str,
+    audio: &[u8],
+    calls: usize,
+) -> std::process::Child {
     let pcap = dir.join(format!("{prefix}.pcap"));
     write_pcap(&pcap, audio);
     let scenario = std::fs::read_to_string(
@@ -108,9 +133,31 @@ fn sipp(dir: &Path, sip: std::net::SocketAddr, prefix: &str, audio: &[u8], calls
         .arg(sip.to_string())
         .arg("-sf")
         .arg(&sf)
-        .args(["-m", &calls.to_string(), "-l", &calls.to_string(), "-r", "200", "-rp", "1000"])
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-timeout", "120s"])
-        .args(["-p", &free_port().to_string(), "-mp", &(free_port() & !1).to_string()])
+        .args([
+            "-m",
+            &calls.to_string(),
+            "-l",
+            &calls.to_string(),
+            "-r",
+            "200",
+            "-rp",
+            "1000",
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-nostdin",
+            "-timeout",
+            "120s",
+        ])
+        .args([
+            "-p",
+            &free_port().to_string(),
+            "-mp",
+            &(free_port() & !1).to_string(),
+        ])
         .args(["-cid_str", &format!("{prefix}-%u")])
         .current_dir(dir)
         .stdout(std::process::Stdio::null())
@@ -185,14 +232,22 @@ async fn main() {
             .body(body.to_string())
             .send()
     };
-    api("StartSession", json!({"DomainId": domain, "SessionName": "enroll", "SpeakerId": "caller-a"}))
-        .await
-        .unwrap();
-    api("EnrollBySession", json!({"DomainId": domain, "SessionNameOrId": "enroll"}))
-        .await
-        .unwrap();
+    api(
+        "StartSession",
+        json!({"DomainId": domain, "SessionName": "enroll", "SpeakerId": "caller-a"}),
+    )
+    .await
+    .unwrap();
+    api(
+        "EnrollBySession",
+        json!({"DomainId": domain, "SessionNameOrId": "enroll"}),
+    )
+    .await
+    .unwrap();
     let posted = http
-        .post(format!("http://{addr}/v1/sessions/{domain}/enroll/audio?encoding=mulaw&sample_rate=8000"))
+        .post(format!(
+            "http://{addr}/v1/sessions/{domain}/enroll/audio?encoding=mulaw&sample_rate=8000"
+        ))
         .body(enroll)
         .send()
         .await
@@ -206,17 +261,22 @@ async fn main() {
         let (pa, pb) = (format!("a{round}"), format!("b{round}"));
         for prefix in [&pa, &pb] {
             for i in 1..=half {
-                api("StartSession", json!({"DomainId": domain, "SessionName": format!("{prefix}-{i}"),
-                    "StreamingConfiguration": {"AuthenticationMinimumSpeechInSeconds": 5}}))
-                    .await
-                    .unwrap();
+                api(
+                    "StartSession",
+                    json!({"DomainId": domain, "SessionName": format!("{prefix}-{i}"),
+                    "StreamingConfiguration": {"AuthenticationMinimumSpeechInSeconds": 5}}),
+                )
+                .await
+                .unwrap();
             }
         }
         let cpu0 = process_cpu_seconds();
         let t0 = Instant::now();
         let mut ca = sipp(tmp.path(), sip, &pa, &a, half);
         let mut cb = sipp(tmp.path(), sip, &pb, &b, half);
-        let (sa, sb) = tokio::task::spawn_blocking(move || (ca.wait(), cb.wait())).await.unwrap();
+        let (sa, sb) = tokio::task::spawn_blocking(move || (ca.wait(), cb.wait()))
+            .await
+            .unwrap();
         // Sessions end as the BYEs arrive; give the last segments a moment.
         let mut correct = 0;
         for (prefix, want) in [(&pa, "ACCEPT"), (&pb, "REJECT")] {
@@ -224,13 +284,19 @@ async fn main() {
                 let name = format!("{prefix}-{i}");
                 let mut decision = String::new();
                 for _ in 0..100 {
-                    let r: Value = api("EvaluateSession", json!({"DomainId": domain, "SessionNameOrId": name}))
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap_or_default();
-                    decision = r["AuthenticationResult"]["Decision"].as_str().unwrap_or("-").to_owned();
+                    let r: Value = api(
+                        "EvaluateSession",
+                        json!({"DomainId": domain, "SessionNameOrId": name}),
+                    )
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap_or_default();
+                    decision = r["AuthenticationResult"]["Decision"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_owned();
                     if r["StreamingStatus"] == "ENDED" {
                         break;
                     }
