@@ -126,7 +126,7 @@ fn sipp(
     .unwrap()
     .replace("@CUSTOMER@", "caller-a")
     .replace("@PCAP@", pcap.to_str().unwrap())
-    .replace("@PLAY_MS@", &(audio.len() / 8 + 500).to_string());
+    .replace("@HALF_MS@", &((audio.len() / 8 + 500) / 2).to_string());
     let sf = dir.join(format!("{prefix}.xml"));
     std::fs::write(&sf, scenario).unwrap();
     Command::new("sipp")

@@ -434,7 +434,7 @@ fn sipp_call(
     .unwrap()
     .replace("@CUSTOMER@", customer)
     .replace("@PCAP@", pcap.to_str().unwrap())
-    .replace("@PLAY_MS@", &play_ms.to_string());
+    .replace("@HALF_MS@", &(play_ms / 2).to_string());
     let sf = dir.join(format!("{call_id}.xml"));
     std::fs::write(&sf, scenario).unwrap();
     let out = Command::new("sipp")
