@@ -172,13 +172,25 @@ impl SessionPort {
         )
     }
 
+    /// The caller's speaker id by the domain's identification rule
+    /// (docs/ENGINE-CONDITIONS.md): the contact's CustomerId by default, or the
+    /// contact attribute the domain's `IdentificationAttribute` names.
+    fn identified_speaker(&self, contact: &Contact) -> Option<String> {
+        match self.service.engine_settings(&self.domain_id) {
+            Ok(s) if s.identification_attribute != "CustomerId" => {
+                contact.attributes.get(&s.identification_attribute).cloned()
+            }
+            _ => contact.customer_id.clone(),
+        }
+    }
+
     fn update(&mut self, contact: &Contact, watchlist: Option<String>) -> Result<(), VoiceIdError> {
         let (auth, fraud, streaming) = Self::configs(contact, watchlist);
         self.service
             .update_session(UpdateSessionRequest {
                 domain_id: self.domain_id.clone(),
                 session_name_or_id: contact.contact_id.clone(),
-                speaker_id: contact.customer_id.clone(),
+                speaker_id: self.identified_speaker(contact),
                 authentication_configuration: Some(auth),
                 fraud_detection_configuration: Some(fraud),
                 streaming_configuration: Some(streaming),
@@ -189,12 +201,13 @@ impl SessionPort {
 
 impl VoiceIdPort for SessionPort {
     fn start_stream(&mut self, contact: &Contact) -> Result<(), String> {
+        let speaker_id = self.identified_speaker(contact);
         let start = |watchlist: Option<String>| {
             let (auth, fraud, streaming) = Self::configs(contact, watchlist);
             self.service.start_session(StartSessionRequest {
                 domain_id: self.domain_id.clone(),
                 session_name: contact.contact_id.clone(),
-                speaker_id: contact.customer_id.clone(),
+                speaker_id: speaker_id.clone(),
                 authentication_configuration: Some(auth),
                 fraud_detection_configuration: Some(fraud),
                 streaming_configuration: Some(streaming),

@@ -648,3 +648,107 @@ async fn watchlist_detection_bands_and_cooling_off_after_fraud() {
     assert_eq!(decision(&e), "SPEAKER_NOT_ENROLLED");
     server.stop().await.unwrap();
 }
+
+/// A flow that streams the call, waits, and branches on the engine condition.
+fn engine_condition_flow(wait_seconds: u32) -> String {
+    let outcome = |id: &str| {
+        format!(
+            r#"{{"Identifier": "{id}", "Type": "UpdateContactAttributes", "Parameters": {{"Attributes": {{"Outcome": "{id}"}}}}, "Transitions": {{"NextAction": "end"}}}}"#
+        )
+    };
+    let branch = |operand: &str, next: &str| {
+        format!(
+            r#"{{"NextAction": "{next}", "Condition": {{"Operator": "Equals", "Operands": ["{operand}"]}}}}"#
+        )
+    };
+    format!(
+        r#"{{"Version": "2019-10-30", "StartAction": "set", "Actions": [
+          {{"Identifier": "set", "Type": "SetVoiceId",
+           "Parameters": {{"IsVoiceIdStreamingEnabled": "true", "IsVoiceAuthenticationEnabled": "true",
+                          "VoiceAuthenticationResponseTime": "5"}},
+           "Transitions": {{"NextAction": "speak", "Errors": [{{"ErrorType": "NoMatchingError", "NextAction": "error"}}]}}}},
+          {{"Identifier": "speak", "Type": "Wait", "Parameters": {{"TimeoutSeconds": "{wait_seconds}"}}, "Transitions": {{"NextAction": "check"}}}},
+          {{"Identifier": "check", "Type": "CheckVoiceId", "Parameters": {{"CheckVoiceIdOption": "engineCondition"}},
+           "Transitions": {{"Conditions": [{}, {}, {}, {}],
+              "Errors": [{{"ErrorType": "NoMatchingCondition", "NextAction": "nomatch"}}, {{"ErrorType": "NoMatchingError", "NextAction": "error"}}]}}}},
+          {}, {}, {}, {}, {}, {},
+          {{"Identifier": "end", "Type": "EndFlowExecution", "Parameters": {{}}, "Transitions": {{}}}}]}}"#,
+        branch("Verified", "verified"),
+        branch("NotVerified", "notverified"),
+        branch("NoVoicePrint", "novoiceprint"),
+        branch("NoAttribute", "noattribute"),
+        outcome("verified"),
+        outcome("notverified"),
+        outcome("novoiceprint"),
+        outcome("noattribute"),
+        outcome("nomatch"),
+        outcome("error"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flows_branch_on_engine_conditions_found_by_the_identification_attribute() {
+    let Some((_dir, server, d)) = setup().await else {
+        return;
+    };
+    d.call(Some("cust-a"), VOICE_A, LONG_TEXT, Some("SKIP"))
+        .await;
+    // The domain identifies callers by the contact attribute AccountNumber.
+    d.c.ok(
+        "UpdateEngineSettings",
+        json!({"DomainId": d.id, "EngineSettings": {"IdentificationAttribute": "AccountNumber"}}),
+    )
+    .await;
+    let flow = engine_condition_flow(8);
+    let contact = |id: &str, attrs: Value| json!({"DomainId": d.id, "ContactId": id, "FlowJson": flow, "Channel": "VOICE", "Attributes": attrs});
+    let run = |id: &'static str, attrs: Value, voice: &'static str| {
+        let d = &d;
+        let input = contact(id, attrs);
+        async move {
+            d.c.ok("StartContact", input).await;
+            common::post_audio(
+                &d.c,
+                &d.id,
+                id,
+                "encoding=mulaw&sample_rate=8000",
+                &mulaw_speech(&d.audio, voice, SHORT_TEXT),
+            )
+            .await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let c =
+                    d.c.ok(
+                        "DescribeContact",
+                        json!({"DomainId": d.id, "ContactId": id}),
+                    )
+                    .await["Contact"]
+                        .clone();
+                if c["Status"] == "ENDED" {
+                    return c["Attributes"]["Outcome"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+                assert!(Instant::now() < deadline, "contact {id} did not end: {c}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(
+        run("flow-1", json!({"AccountNumber": "cust-a"}), VOICE_A).await,
+        "verified"
+    );
+    assert_eq!(
+        run("flow-2", json!({"AccountNumber": "cust-a"}), VOICE_B).await,
+        "notverified"
+    );
+    assert_eq!(
+        run("flow-3", json!({"AccountNumber": "cust-zz"}), VOICE_A).await,
+        "novoiceprint"
+    );
+    assert_eq!(
+        run("flow-4", json!({"Other": "x"}), VOICE_A).await,
+        "noattribute"
+    );
+    server.stop().await.unwrap();
+}
