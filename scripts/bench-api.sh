@@ -5,6 +5,8 @@
 # pages). Prints requests/s and p50/p99 latency per operation.
 #
 # Knobs (env): SPEAKERS (100000), CONCURRENCY (64), DURATION seconds (15),
+# OPS (loadgen --op values, "describe list"; `mix` adds EvaluateSession; the server's
+# memory (RssAnon, VmRSS) is sampled during each run, so OPS=mix DURATION=60 is the soak),
 # VOICEPRINT_BIN (default: the release voiceprint-server binary), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,8 @@ done
 [ -n "$endpoint" ] || { cat "$log" >&2; echo "server did not start" >&2; exit 1; }
 echo "server at $endpoint (pid $server_pid), $(nproc) cores" >&2
 
-for op in describe list; do
+for op in ${OPS:-describe list}; do
   "$loadgen" --endpoint "$endpoint" --credentials "$data/credentials" --domain "$domain" \
-    --speakers "$SPEAKERS" --op "$op" --concurrency "$CONCURRENCY" --duration "$DURATION"
+    --speakers "$SPEAKERS" --op "$op" --concurrency "$CONCURRENCY" --duration "$DURATION" \
+    --server-pid "$server_pid"
 done
