@@ -7,8 +7,9 @@
 //! - the domain's KmsKeyId is the last acknowledged one (or the one in flight),
 //! - no ciphertext of a deleted or opted-out speaker's voiceprint (every version
 //!   seen, before and after rotations, training segments included) is left in
-//!   any file of the data directory: SQLite main file, WAL and shared memory,
-//! and at the end that a rotation in progress completes and enrolled speakers
+//!   any file of the data directory: SQLite main file, WAL and shared memory.
+//!
+//! At the end, a rotation in progress must complete and enrolled speakers must
 //! still verify.
 //!
 //! `VOICEPRINT_CRASH_KILLS` (default 10) kills; `VOICEPRINT_CRASH_SEED` fixes
@@ -76,6 +77,15 @@ struct Ledger {
     key_in_flight: Option<String>,
     next_speaker: u64,
     acked_ops: u64,
+    /// Acknowledged operations by kind, for the report.
+    acked_by_kind: BTreeMap<&'static str, u64>,
+}
+
+impl Ledger {
+    fn ack(&mut self, kind: &'static str) -> Outcome {
+        *self.acked_by_kind.entry(kind).or_default() += 1;
+        Outcome::Acked
+    }
 }
 
 #[derive(Debug)]
@@ -215,7 +225,7 @@ async fn random_op(
                     .or_default()
                     .extend(stored_ciphertexts(data, &generated));
                 ledger.enrolled.insert(customer, generated);
-                Outcome::Acked
+                ledger.ack("enrollment")
             }
             Err(o) => o,
         }
@@ -234,7 +244,7 @@ async fn random_op(
             Ok(_) => {
                 ledger.in_doubt.remove(&customer);
                 ledger.opted_out.insert(customer);
-                Outcome::Acked
+                ledger.ack("opt-out of a new customer")
             }
             Err(o) => o,
         }
@@ -269,7 +279,11 @@ async fn random_op(
                     ledger.opted_out.insert(customer);
                 }
                 ledger.erased.insert(generated);
-                Outcome::Acked
+                ledger.ack(if delete {
+                    "deletion of an enrolled speaker"
+                } else {
+                    "opt-out of an enrolled speaker"
+                })
             }
             Err(o) => o,
         }
@@ -291,12 +305,12 @@ async fn random_op(
             Ok((200, _)) => {
                 ledger.key = next;
                 ledger.key_in_flight = None;
-                Outcome::Acked
+                ledger.ack("key rotation")
             }
             // Voice ID refuses a new key while the previous rotation runs.
             Ok((_, v)) if v["__type"] == "ConflictException" => {
                 ledger.key_in_flight = None;
-                Outcome::Acked
+                ledger.ack("key rotation refused: one in progress")
             }
             Ok((status, v)) => panic!("UpdateDomain failed (not a crash): {status} {v}"),
             Err(o) => o,
@@ -532,8 +546,9 @@ async fn random_sigkills_lose_no_acknowledged_write_and_leave_no_erased_voicepri
     }
     check(&c, &domain, &data, &mut ledger).await;
     eprintln!(
-        "crash harness passed: {kills} kills, seed {seed}, {} acknowledged ops, {} in doubt, {:.0} s",
+        "crash harness passed: {kills} kills, seed {seed}, {} acknowledged ops {:?}, {} in doubt, {:.0} s",
         ledger.acked_ops,
+        ledger.acked_by_kind,
         ledger.in_doubt.len(),
         started.elapsed().as_secs_f64()
     );
