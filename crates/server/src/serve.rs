@@ -32,7 +32,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_auth: bool,
     /// PostgreSQL connection string: several nodes share one database [config: store.database_url, default: SQLite in the data dir].
-    #[arg(long, env = "VOICEPRINT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VOICEPRINT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
@@ -110,7 +115,10 @@ fn open_store(dir: &Path, database_url: &str) -> Result<Arc<dyn Store>, ServeErr
     if database_url.is_empty() {
         Ok(Arc::new(voiceprint_store::SqliteStore::open(dir, keyring)?))
     } else {
-        Ok(Arc::new(voiceprint_store::PostgresStore::connect(database_url, keyring)?))
+        Ok(Arc::new(voiceprint_store::PostgresStore::connect(
+            database_url,
+            keyring,
+        )?))
     }
 }
 
@@ -241,11 +249,21 @@ pub async fn start_with(config: Config, data: DataDir) -> Result<RunningServer, 
     // jobs a crash or shutdown interrupted, so they resume here.
     let job_runner = voiceprint_jobs::BatchJobRunner::new(batch_jobs_config(&config));
     let service = Arc::new(service.with_job_runner(job_runner.clone()));
-    job_runner
-        .start(service.clone())
-        .map_err(|e| ServeError::Config(format!("batch jobs: {e}")))?;
+    // The store blocks (PostgreSQL's client even refuses to run on a runtime
+    // thread): start-up reads happen on a blocking thread.
+    tokio::task::spawn_blocking({
+        let (job_runner, service) = (job_runner.clone(), service.clone());
+        move || -> Result<(), ServeError> {
+            job_runner
+                .start(service.clone())
+                .map_err(|e| ServeError::Config(format!("batch jobs: {e}")))?;
+            service.resume_background_work()?;
+            Ok(())
+        }
+    })
+    .await
+    .map_err(|e| ServeError::Server(std::io::Error::other(e)))??;
     // ---- end batch jobs -------------------------------------------------------
-    service.resume_background_work()?;
     spawn_voiceprint_retraining(service.clone());
     let auth: Arc<dyn Authenticator> = if config.auth.enabled {
         Arc::new(SigV4Authenticator {
@@ -337,7 +355,9 @@ fn spawn_voiceprint_retraining(service: Arc<VoiceIdService>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tick.tick().await;
-            let Some(service) = weak.upgrade() else { return };
+            let Some(service) = weak.upgrade() else {
+                return;
+            };
             match tokio::task::spawn_blocking(move || service.retrain_pending_voiceprints()).await {
                 Ok(Ok(0)) | Err(_) => {}
                 Ok(Ok(retrained)) => tracing::info!(retrained, "voiceprints retrained"),

@@ -49,6 +49,33 @@ pub enum Kind {
     TrainingSegment,
 }
 
+/// A held cluster-wide lock ([`Store::cluster_lock`]); released on drop.
+pub struct ClusterLock<'a> {
+    _held: Option<Box<dyn Send + 'a>>,
+}
+
+impl<'a> ClusterLock<'a> {
+    /// No lock to hold (single-process backends).
+    pub fn none() -> Self {
+        ClusterLock { _held: None }
+    }
+
+    /// Holds `guard` (whose drop releases the lock) until this is dropped.
+    pub fn holding(guard: impl Send + 'a) -> Self {
+        ClusterLock {
+            _held: Some(Box::new(guard)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClusterLock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLock")
+            .field("held", &self._held.is_some())
+            .finish()
+    }
+}
+
 /// One stored row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -148,4 +175,12 @@ pub trait Store: Send + Sync + 'static {
     /// Delete a domain, every record in it and its data key, for real (no
     /// recoverable bytes left in the database files).
     fn delete_domain(&self, domain_id: &str) -> Result<()>;
+    /// Takes the cluster-wide lock named `name` until the guard drops, so
+    /// read-modify-write cycles of several nodes sharing the database serialise.
+    /// Single-process backends have nothing to add to the process's own mutexes and
+    /// return an empty guard.
+    fn cluster_lock(&self, name: &str) -> Result<ClusterLock<'_>> {
+        let _ = name;
+        Ok(ClusterLock::none())
+    }
 }

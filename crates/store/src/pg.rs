@@ -28,11 +28,14 @@ use postgres::{Client, NoTls, Row};
 use crate::crypto::DataKey;
 use crate::keyring::{Keyring, DEFAULT_KEY};
 use crate::rows::{self, kind_code, open_row, seal_row, DomainKeys, RawRow, WrappedKeys};
-use crate::{Kind, Record, Result, Store, StoreError, Write, ROTATE_BATCH};
+use crate::{ClusterLock, Kind, Record, Result, Store, StoreError, Write, ROTATE_BATCH};
 
 const SCHEMA_VERSION: i64 = 1;
 /// Advisory lock key that serialises migrations across nodes ("vprt").
 const MIGRATION_LOCK: i64 = 0x7670_7274;
+/// How long a node waits for a cluster lock before the call fails (instead of
+/// hanging behind a stuck peer; a dead peer's locks go with its connection).
+const CLUSTER_LOCK_TIMEOUT: &str = "30s";
 /// Idle connections kept per node.
 const MAX_IDLE_CONNECTIONS: usize = 32;
 
@@ -157,11 +160,52 @@ impl Drop for Conn<'_> {
     }
 }
 
+/// A session-level advisory lock on its own pooled connection: unlocked (and the
+/// connection returned) on drop. If the node dies, PostgreSQL drops the
+/// connection and with it the lock.
+struct AdvisoryLock<'a> {
+    conn: Conn<'a>,
+    key: i64,
+}
+
+impl Drop for AdvisoryLock<'_> {
+    fn drop(&mut self) {
+        let unlocked = self
+            .conn
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])
+            .map(|row| row.get::<_, bool>(0));
+        if !matches!(unlocked, Ok(true)) {
+            // The lock's state is unknown: never hand this connection out again
+            // (closing it releases whatever it holds).
+            self.conn.client = None;
+        }
+    }
+}
+
+/// The advisory lock key of a lock name: 64 bits of its SHA-256.
+fn advisory_key(name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("voiceprint-lock:{name}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
 pub struct PostgresStore {
     url: String,
     keyring: Keyring,
     idle: Mutex<Vec<Client>>,
     keys: RwLock<HashMap<String, Arc<DomainKeys>>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // A blocking `postgres::Client` must not be dropped on an async runtime's
+        // thread (it would block it; tokio refuses): the last store handle may well
+        // go there, so the pooled connections close on a thread of their own.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -518,6 +562,17 @@ fn tracing_free_warning(message: &str) {
 }
 
 impl Store for PostgresStore {
+    fn cluster_lock(&self, name: &str) -> Result<ClusterLock<'_>> {
+        let key = advisory_key(name);
+        let mut conn = self.conn()?;
+        conn.batch_execute(&format!("SET lock_timeout = '{CLUSTER_LOCK_TIMEOUT}'"))?;
+        let locked = conn.execute("SELECT pg_advisory_lock($1)", &[&key]);
+        // Pooled connections go back to other work: no timeout left on them.
+        conn.batch_execute("SET lock_timeout = DEFAULT")?;
+        locked.map_err(|e| StoreError::Database(format!("cluster lock {name:?}: {e}")))?;
+        Ok(ClusterLock::holding(AdvisoryLock { conn, key }))
+    }
+
     fn create_domain_key(&self, domain_id: &str, kms_key_id: Option<&str>) -> Result<()> {
         let kms = kms_key_id.unwrap_or(DEFAULT_KEY);
         let bytes = DataKey::random_bytes();

@@ -138,6 +138,15 @@ fn job_op_name(kind: JobKind) -> &'static str {
     }
 }
 
+/// Cluster lock name of the service's write lock.
+const WRITE_LOCK: &str = "voiceid-write";
+
+/// Held write lock ([`VoiceIdService::lock`]); the cluster lock is released first.
+struct WriteGuard<'a> {
+    _cluster: voiceprint_store::ClusterLock<'a>,
+    _process: MutexGuard<'a, ()>,
+}
+
 /// Bounds of one paginated listing.
 struct Page {
     op: &'static str,
@@ -249,10 +258,19 @@ impl VoiceIdService {
         self.clock.now()
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        self.write_lock
+    /// The write lock: this process's mutex, then the store's cluster lock of the
+    /// same name, so read-modify-write cycles serialise across nodes sharing a
+    /// database too (a no-op on single-process stores).
+    fn lock(&self) -> Result<WriteGuard<'_>> {
+        let process = self
+            .write_lock
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cluster = self.store.cluster_lock(WRITE_LOCK)?;
+        Ok(WriteGuard {
+            _cluster: cluster,
+            _process: process,
+        })
     }
 
     /// The ARN of a domain in this server's region/account.
@@ -558,7 +576,7 @@ impl VoiceIdService {
             .client_token
             .as_deref()
             .map(|t| self.tokens.digest(t.as_bytes()));
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         // Domains are few (quota 3), so the ClientToken lives on the domain row and
         // a replay is found by scanning them.
         if let Some(td) = &token_digest {
@@ -647,7 +665,7 @@ impl VoiceIdService {
     }
 
     pub fn delete_domain(&self, req: DomainIdRequest) -> Result<Empty> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         self.store.delete_domain(&req.domain_id)?;
         tracing::info!(domain_id = %req.domain_id, "domain deleted");
@@ -677,7 +695,7 @@ impl VoiceIdService {
     /// A new KmsKeyId (or the same one after a FAILED update) starts background
     /// re-encryption; another key change while one is running is a Conflict.
     pub fn update_domain(&self, req: UpdateDomainRequest) -> Result<DomainResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut rec = self.domain_record(&req.domain_id)?;
         let mut a: DomainAttrs = decode(&rec.attributes)?;
         let mut s: DomainSecret = decode(&rec.sensitive)?;
@@ -744,6 +762,7 @@ impl VoiceIdService {
                 tracing::warn!(domain_id = %domain_id, error = %e, "encryption update failed");
             }
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _cluster = store.cluster_lock(WRITE_LOCK);
             let finish = || -> Result<()> {
                 let Some(mut rec) = store.get(Kind::Domain, &domain_id, &domain_id)? else { return Ok(()) };
                 let mut a: DomainAttrs = decode(&rec.attributes)?;
@@ -784,7 +803,7 @@ impl VoiceIdService {
 
     pub fn create_watchlist(&self, req: CreateWatchlistRequest) -> Result<WatchlistResponse> {
         let digest = self.request_digest("CreateWatchlist", &req);
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         if let Some(id) = self.replayed(
             &req.domain_id,
@@ -848,7 +867,7 @@ impl VoiceIdService {
     }
 
     pub fn update_watchlist(&self, req: UpdateWatchlistRequest) -> Result<WatchlistResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let mut rec = self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
         let mut a: WatchlistAttrs = decode(&rec.attributes)?;
@@ -871,7 +890,7 @@ impl VoiceIdService {
     }
 
     pub fn delete_watchlist(&self, req: WatchlistRequest) -> Result<Empty> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let rec = self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
         let a: WatchlistAttrs = decode(&rec.attributes)?;
@@ -926,7 +945,7 @@ impl VoiceIdService {
     }
 
     pub fn delete_fraudster(&self, req: FraudsterRequest) -> Result<Empty> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
         self.store.apply(vec![Write::Delete {
@@ -938,7 +957,7 @@ impl VoiceIdService {
     }
 
     pub fn associate_fraudster(&self, req: FraudsterWatchlistRequest) -> Result<FraudsterResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let mut rec = self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
         self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
@@ -975,7 +994,7 @@ impl VoiceIdService {
         &self,
         req: FraudsterWatchlistRequest,
     ) -> Result<FraudsterResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let mut rec = self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
         self.watchlist_record(&req.domain_id, &req.watchlist_id)?;
@@ -1044,7 +1063,7 @@ impl VoiceIdService {
     /// Deletes the speaker row and, with it, its voiceprint (for real: the store
     /// leaves no recoverable bytes).
     pub fn delete_speaker(&self, req: SpeakerRequest) -> Result<Empty> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
         let mut writes = self.segment_deletes(&rec.domain_id, &rec.id)?;
@@ -1060,7 +1079,7 @@ impl VoiceIdService {
     /// Opts a speaker out, removing its voiceprint; an unknown CustomerSpeakerId
     /// gets a new OPTED_OUT record, as Voice ID does.
     pub fn opt_out_speaker(&self, req: SpeakerRequest) -> Result<SpeakerResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         let now = self.now();
         let mut writes = Vec::new();
@@ -1161,7 +1180,7 @@ impl VoiceIdService {
     ) -> Result<JobResponse> {
         let op = job_op_name(kind);
         let store_kind = job_store_kind(kind);
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let domain = self.domain_record(domain_id)?;
         let da: DomainAttrs = decode(&domain.attributes)?;
         if let Some(id) = self.replayed(domain_id, op, client_token, digest)? {
@@ -1435,7 +1454,7 @@ impl VoiceIdService {
 
     pub fn tag_resource(&self, req: TagResourceRequest) -> Result<Empty> {
         self.check_tags(&req.tags)?;
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut rec = self.domain_from_arn(&req.resource_arn)?;
         let mut s: DomainSecret = decode(&rec.sensitive)?;
         for t in req.tags {
@@ -1456,7 +1475,7 @@ impl VoiceIdService {
     }
 
     pub fn untag_resource(&self, req: UntagResourceRequest) -> Result<Empty> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut rec = self.domain_from_arn(&req.resource_arn)?;
         let mut s: DomainSecret = decode(&rec.sensitive)?;
         s.tags.retain(|t| !req.tag_keys.contains(&t.key));
@@ -1485,7 +1504,7 @@ impl VoiceIdService {
         speakers: Vec<(String, Vec<u8>)>,
         last_accessed_at: Option<f64>,
     ) -> Result<Vec<String>> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(domain_id)?;
         self.check_speaker_quota(domain_id, speakers.len() as u64)?;
         let now = self.now();
@@ -1538,7 +1557,7 @@ impl VoiceIdService {
         watchlist_ids: Vec<String>,
         voiceprint: Vec<u8>,
     ) -> Result<String> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let domain = self.domain_record(domain_id)?;
         let da: DomainAttrs = decode(&domain.attributes)?;
         let watchlist_ids = if watchlist_ids.is_empty() {

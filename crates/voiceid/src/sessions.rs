@@ -272,6 +272,27 @@ fn session_lock(session_id: &str) -> MutexGuard<'static, ()> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
+/// A session's lock: the process stripe, then the store's cluster lock for the
+/// session, so the node streaming a call and a node answering EvaluateSession for
+/// it never interleave their read-modify-write cycles.
+struct SessionGuard<'a> {
+    _cluster: voiceprint_store::ClusterLock<'a>,
+    _process: MutexGuard<'static, ()>,
+}
+
+impl VoiceIdService {
+    fn session_guard(&self, session_key: &str) -> Result<SessionGuard<'_>> {
+        let process = session_lock(session_key);
+        let cluster = self
+            .store()
+            .cluster_lock(&format!("session:{session_key}"))?;
+        Ok(SessionGuard {
+            _cluster: cluster,
+            _process: process,
+        })
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
     Ok(T::deserialize(v)?)
 }
@@ -498,7 +519,7 @@ impl VoiceIdService {
             ));
         }
         // One lock per name, so two StartSessions for one contact cannot both win.
-        let _guard = session_lock(&req.session_name);
+        let _guard = self.session_guard(&req.session_name)?;
         let mut writes = Vec::new();
         if let Some(mut old) =
             self.store()
@@ -580,7 +601,7 @@ impl VoiceIdService {
     pub fn update_session(&self, req: UpdateSessionRequest) -> Result<SessionResponse> {
         let now = self.session_now();
         let mut l = self.load_session(&req.domain_id, &req.session_name_or_id, now)?;
-        let _guard = session_lock(&l.rec.id);
+        let _guard = self.session_guard(&l.rec.id)?;
         l = self.load_session(&req.domain_id, &l.rec.id, now)?;
         if let Some(s) = &req.speaker_id {
             if l.attrs.enrollment.is_some() && l.secret.speaker_id.as_deref() != Some(s) {
@@ -633,7 +654,7 @@ impl VoiceIdService {
         now: f64,
         limits: &SessionLimits,
     ) -> Result<Loaded> {
-        let _guard = session_lock(session_id);
+        let _guard = self.session_guard(session_id)?;
         let mut l = self.load_session(domain_id, session_id, now)?;
         if l.attrs.status == StreamingStatus::Ended {
             return Ok(l);
@@ -680,7 +701,7 @@ impl VoiceIdService {
         self.biometrics()?;
         let now = self.session_now();
         let l = self.load_session(&req.domain_id, &req.session_name_or_id, now)?;
-        let _guard = session_lock(&l.rec.id);
+        let _guard = self.session_guard(&l.rec.id)?;
         let mut l = self.load_session(&req.domain_id, &l.rec.id, now)?;
         let Some(speaker_id) = l.secret.speaker_id.clone() else {
             return Err(Error::conflict(
@@ -902,7 +923,7 @@ impl VoiceIdService {
     ) -> Result<EvaluateSessionResponse> {
         let now = self.session_now();
         let l = self.load_session(&req.domain_id, &req.session_name_or_id, now)?;
-        let _guard = session_lock(&l.rec.id);
+        let _guard = self.session_guard(&l.rec.id)?;
         let mut l = self.load_session(&req.domain_id, &l.rec.id, now)?;
         let acc = l.accumulator()?;
         let mut changed = false;
@@ -1206,7 +1227,7 @@ impl VoiceIdService {
     ) -> Result<(String, Vec<f64>)> {
         let now = self.session_now();
         let l = self.load_session(domain_id, session_name_or_id, now)?;
-        let _guard = session_lock(&l.rec.id);
+        let _guard = self.session_guard(&l.rec.id)?;
         let mut l = self.load_session(domain_id, &l.rec.id, now)?;
         if l.attrs.status == StreamingStatus::Ended {
             return Err(Error::validation(
@@ -1232,7 +1253,7 @@ impl VoiceIdService {
     ) -> Result<SessionProgress> {
         let biometrics = self.biometrics()?;
         let now = self.session_now();
-        let _guard = session_lock(session_id);
+        let _guard = self.session_guard(session_id)?;
         let mut l = self.load_session(domain_id, session_id, now)?;
         if l.attrs.status == StreamingStatus::Ended {
             return Err(Error::validation(

@@ -191,7 +191,7 @@ impl VoiceIdService {
         similarity_threshold: u8,
     ) -> Result<FraudsterRegistration> {
         self.check_voiceprint_model(voiceprint)?;
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let watchlist_id = self.resolve_watchlist(domain_id, watchlist_id)?;
         let closest = self.closest_fraudster(domain_id, &watchlist_id, voiceprint.values())?;
         let similarity_score = closest.as_ref().map(|m| m.risk_score);
@@ -347,7 +347,7 @@ impl VoiceIdService {
     /// Refreshes LastAccessedAt after a successful authentication, unless the
     /// speaker changed meanwhile (it is re-read under the write lock).
     fn touch_speaker(&self, domain_id: &str, generated_speaker_id: &str, now: f64) -> Result<()> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let Some(mut rec) = self
             .store
             .get(Kind::Speaker, domain_id, generated_speaker_id)?

@@ -399,7 +399,7 @@ impl VoiceIdService {
         req: UpdateEngineSettingsRequest,
     ) -> Result<EngineSettingsResponse> {
         req.engine_settings.validate()?;
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut rec = self.domain_record(&req.domain_id)?;
         let mut a: DomainAttrs = decode(&rec.attributes)?;
         a.engine = Some(req.engine_settings.clone());
@@ -464,7 +464,7 @@ impl VoiceIdService {
         session_id: Option<&str>,
     ) -> Result<SpeakerEnrollment> {
         self.check_voiceprint_model(segment)?;
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         self.domain_record(domain_id)?;
         let settings = self.engine_settings(domain_id)?;
         let now = self.now();
@@ -798,7 +798,7 @@ impl VoiceIdService {
 
     /// Retrains one speaker's voiceprint from its segments, under the write lock.
     fn retrain(&self, domain_id: &str, speaker_id: &str) -> Result<bool> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let Some(mut rec) = self.store.get(Kind::Speaker, domain_id, speaker_id)? else {
             return Ok(false);
         };
@@ -942,7 +942,7 @@ impl VoiceIdService {
 
     /// ApproveVoiceprint: a PENDING_APPROVAL voiceprint goes into service.
     pub fn approve_voiceprint(&self, req: SpeakerRequest) -> Result<VoiceprintResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let (mut rec, mut attrs, mut training) = self.pending_approval(&req)?;
         let settings = self.engine_settings(&req.domain_id)?;
         let now = self.now();
@@ -959,7 +959,7 @@ impl VoiceIdService {
     /// RejectVoiceprint: a PENDING_APPROVAL voiceprint and its segments are deleted
     /// (for real); the speaker is NOT_TRAINED and may enroll again.
     pub fn reject_voiceprint(&self, req: SpeakerRequest) -> Result<VoiceprintResponse> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let (mut rec, mut attrs, training) = self.pending_approval(&req)?;
         let settings = self.engine_settings(&req.domain_id)?;
         let mut writes = self.segment_deletes(&rec.domain_id, &rec.id)?;
@@ -986,7 +986,7 @@ impl VoiceIdService {
     ) -> Result<VoiceprintResponse> {
         let settings = self.engine_settings(&req.domain_id)?;
         {
-            let _guard = self.lock();
+            let _guard = self.lock()?;
             let mut rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
             let mut attrs: SpeakerAttrs = decode(&rec.attributes)?;
             if attrs.status == SpeakerStatus::OptedOut {
@@ -1096,7 +1096,7 @@ impl VoiceIdService {
         if seconds == 0 {
             return Ok(());
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let Some(mut rec) = self.find_speaker(domain_id, speaker_id)? else {
             return Ok(());
         };
