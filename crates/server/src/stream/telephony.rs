@@ -14,8 +14,34 @@ use voiceprint_voiceid::Error as VoiceIdError;
 use super::{blocking, resolve_session, SessionFeed, StreamAuth, StreamState};
 use crate::error::ServeError;
 
+/// A CustomerSpeakerId (`[a-zA-Z0-9][a-zA-Z0-9_-]*`, at most 256) from a value a
+/// call carries: a phone number (`+1 (555) 555-1234`, only digits and `+-(). `)
+/// keeps its digits (`15555551234`), so every formatting of one number is one
+/// customer; anything else drops the characters the model does not allow.
+pub fn customer_speaker_id(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let phone = raw.chars().any(|c| c.is_ascii_digit())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
+    let kept: String = if phone {
+        raw.chars().filter(char::is_ascii_digit).collect()
+    } else {
+        raw.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect()
+    };
+    let id: String = kept
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(256)
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
 /// Opens the session `session_name` of `domain_id` (starting it when needed) and
-/// a feed into it; `speaker` names (or confirms) the customer.
+/// a feed into it; `speaker` names (or confirms) the customer, as
+/// [`customer_speaker_id`] makes it fit the model.
 pub async fn open_call(
     state: &StreamState,
     domain_id: &str,
@@ -24,6 +50,7 @@ pub async fn open_call(
     format: RawFormat,
 ) -> Result<SessionFeed, VoiceIdError> {
     super::native::check_path(domain_id, session_name).map_err(VoiceIdError::Validation)?;
+    let speaker = speaker.as_deref().and_then(customer_speaker_id);
     let service = state.app.service.clone();
     let (d, n) = (domain_id.to_owned(), session_name.to_owned());
     let session_id = blocking(move || {
@@ -100,4 +127,25 @@ pub async fn start(state: &StreamState) -> Result<TelephonyListeners, ServeError
 fn parse_addr(section: &str, text: &str) -> Result<SocketAddr, ServeError> {
     text.parse()
         .map_err(|_| ServeError::Config(format!("{section}.listen: {text:?} is not host:port")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::customer_speaker_id;
+
+    #[test]
+    fn call_metadata_becomes_a_valid_customer_speaker_id() {
+        for (raw, id) in [
+            ("customer-a", Some("customer-a")),
+            ("+1 (555) 555-1234", Some("15555551234")),
+            ("+15555551234", Some("15555551234")),
+            ("  cust_7 ", Some("cust_7")),
+            ("-x.y@z", Some("xyz")),
+            ("+", None),
+            ("", None),
+        ] {
+            assert_eq!(customer_speaker_id(raw).as_deref(), id, "{raw:?}");
+        }
+        assert_eq!(customer_speaker_id(&"a".repeat(300)).unwrap().len(), 256);
+    }
 }
