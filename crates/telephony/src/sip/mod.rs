@@ -349,22 +349,24 @@ pub fn parse_stream(buf: &[u8]) -> Result<Option<(Message, usize)>> {
     let len = content_length(&headers)?.ok_or_else(|| {
         Error::malformed("SIP message", "no Content-Length on a stream transport")
     })?;
-    if body_start + len > MAX_MESSAGE_BYTES {
+    // Saturating: a peer's Content-Length near usize::MAX must not wrap past the limit.
+    let end = body_start.saturating_add(len);
+    if end > MAX_MESSAGE_BYTES {
         return Err(Error::TooLarge {
             what: "SIP message",
-            len: body_start + len,
+            len: end,
             max: MAX_MESSAGE_BYTES,
         });
     }
-    if bytes.len() < body_start + len {
+    if bytes.len() < end {
         return Ok(None);
     }
     let message = Message {
         start,
         headers,
-        body: bytes[body_start..body_start + len].to_vec(),
+        body: bytes[body_start..end].to_vec(),
     };
-    Ok(Some((message, skip + body_start + len)))
+    Ok(Some((message, skip + end)))
 }
 
 fn split_multipart(body: &[u8], boundary: &str) -> Result<Vec<BodyPart>> {
@@ -583,6 +585,24 @@ l: 69\r\n\
         for n in 0..INVITE.len() {
             let _ = parse(&INVITE.as_bytes()[..n]).map(|m| m.body_parts());
             let _ = parse_stream(&INVITE.as_bytes()[..n]);
+        }
+    }
+
+    /// Found by the `telephony_sip` fuzz target: a stream Content-Length of
+    /// usize::MAX overflowed `body_start + len` (a panic, or in release a wrapped
+    /// sum that passed the size check and then sliced out of bounds).
+    #[test]
+    fn stream_content_length_near_usize_max_is_too_large_not_a_panic() {
+        for len in [usize::MAX, usize::MAX - 10, usize::MAX / 2 + 1] {
+            let msg = format!("INVITE sip:x SIP/2.0\r\nv: 2 BYE\r\nContent-Length: {len}\r\n\r\n");
+            assert!(
+                matches!(
+                    parse_stream(msg.as_bytes()),
+                    Err(Error::TooLarge { len: l, .. }) if l == usize::MAX || l > MAX_MESSAGE_BYTES
+                ),
+                "Content-Length {len}"
+            );
+            assert!(parse(msg.as_bytes()).is_err(), "Content-Length {len}");
         }
     }
 }
