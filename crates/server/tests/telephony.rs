@@ -733,6 +733,31 @@ async fn telephony_ingresses_accept_the_enrolled_caller_and_reject_an_impostor()
         "{closed}"
     );
 
+    // An abrupt disconnect mid-conversation (no close): the session ENDS and the
+    // speech heard so far decides it.
+    let conv_cut = "5b0b7f3e-2a51-4c6d-8e9f-0a1b2c3d4e5f";
+    start_session(&c, &domain, conv_cut, None).await;
+    {
+        let ws = audiohook_connect(&c.addr, Some(API_KEY)).await.unwrap();
+        let mut cut = HookClient {
+            ws,
+            seq: 0,
+            serverseq: 0,
+            samples: 0,
+            received: Vec::new(),
+        };
+        cut.send("open", open_parameters(conv_cut, "customer-a"))
+            .await;
+        cut.until("opened").await.expect("opened");
+        for chunk in a_short[..a_short.len() * 3 / 4].chunks(160) {
+            let stereo: Vec<u8> = chunk.iter().flat_map(|s| [*s, 0xFF]).collect();
+            cut.ws.send(Message::Binary(stereo.into())).await.unwrap();
+        }
+    } // dropped: no close message, no close frame
+    wait_ended(&c, &domain, conv_cut, Duration::from_secs(60)).await;
+    let result = evaluate(&c, &domain, conv_cut).await;
+    assert_eq!(decision(&result), "ACCEPT", "AudioHook cut off: {result}");
+
     // --- SIPREC ---
     // Hand-written client: OPTIONS over TCP, an INVITE whose RTP never comes.
     let mut tcp = tokio::net::TcpStream::connect(sip).await.unwrap();
