@@ -26,6 +26,12 @@ pub struct JobsConfig {
     /// Default `FraudsterSimilarityThreshold` when a registration job gives none.
     pub default_fraudster_similarity_threshold: u8,
     pub s3: S3Config,
+    /// This node's name in job leases: nodes sharing a database must differ, and a
+    /// node should keep it across restarts (it then resumes its own jobs at once).
+    pub node_id: String,
+    /// How long a job's lease lasts without renewal: after a node dies, another
+    /// takes its unfinished jobs over within about this time.
+    pub lease_seconds: f64,
 }
 
 impl Default for JobsConfig {
@@ -39,6 +45,8 @@ impl Default for JobsConfig {
             file_root: None,
             default_fraudster_similarity_threshold: 90,
             s3: S3Config::default(),
+            node_id: "local".into(),
+            lease_seconds: 30.0,
         }
     }
 }

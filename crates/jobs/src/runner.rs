@@ -195,6 +195,8 @@ struct Ctx {
 enum RunEnd {
     Finished,
     Stopped,
+    /// Another node holds the job's lease (or this node lost it): not ours now.
+    Deferred,
 }
 
 /// A request's audio turned into a voiceprint (with the highest voice-spoofing
@@ -297,7 +299,31 @@ impl Ctx {
                     if let Some(j) = q.pop_front() {
                         break j;
                     }
-                    q = self.shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                    let (guard, waited) = self
+                        .shared
+                        .wake
+                        .wait_timeout(q, self.rescan_interval())
+                        .unwrap_or_else(|p| p.into_inner());
+                    q = guard;
+                    if waited.timed_out() {
+                        // Jobs of a node that died (their lease expires) or submitted
+                        // to another node: take them when their lease allows.
+                        drop(q);
+                        match self.service.unfinished_jobs() {
+                            Ok(unfinished) => {
+                                q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                                for j in unfinished {
+                                    if !finished.contains(&j) && !q.contains(&j) {
+                                        q.push_back(j);
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "batch jobs: cannot list unfinished jobs");
+                                q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                            }
+                        }
+                    }
                 }
             };
             if finished.contains(&job) {
@@ -308,6 +334,7 @@ impl Ctx {
                     finished.insert(job);
                 }
                 Ok(RunEnd::Stopped) => return,
+                Ok(RunEnd::Deferred) => {}
                 Err(e) => {
                     // The store itself failed (or the domain vanished mid-job): the job
                     // stays as it is and resumes on the next start.
@@ -315,6 +342,18 @@ impl Ctx {
                 }
             }
         }
+    }
+
+    /// How often an idle runner looks for jobs it may take over.
+    fn rescan_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((self.config.lease_seconds / 2.0).clamp(0.2, 60.0))
+    }
+
+    /// Takes or renews this node's lease on `job`.
+    fn claim(&self, job: &JobRef) -> Result<bool> {
+        Ok(self
+            .service
+            .claim_job(job, &self.config.node_id, self.config.lease_seconds)?)
     }
 
     fn fail_job(&self, job: &JobRef, e: &JobError) -> Result<RunEnd> {
@@ -329,6 +368,7 @@ impl Ctx {
             });
             j.ended_at = Some(now_seconds());
         })?;
+        self.service.release_job(job, &self.config.node_id)?;
         Ok(RunEnd::Finished)
     }
 
@@ -349,6 +389,10 @@ impl Ctx {
                 return Ok(RunEnd::Finished);
             }
         };
+        // One node per job across the fleet (leases in the database).
+        if !self.claim(job_ref)? {
+            return Ok(RunEnd::Deferred);
+        }
         if job.job_status == JOB_SUBMITTED {
             self.service.update_job(job_ref, false, |j| {
                 j.job_status = JOB_IN_PROGRESS.into();
@@ -432,9 +476,32 @@ impl Ctx {
         let gate = (Mutex::new(0usize), Condvar::new());
         // Set when this job's commit loop ends early (stop or store error).
         let abort = AtomicBool::new(false);
+        // Set when another node took the job over (this node stalled past its lease).
+        let lost_lease = AtomicBool::new(false);
         let halted = || self.stopping() || abort.load(Ordering::SeqCst);
         let (tx, rx) = mpsc::channel::<(usize, Prepared)>();
+        let commits_over = AtomicBool::new(false);
         let stopped = std::thread::scope(|scope| -> Result<bool> {
+            // Heartbeat: renews the job's lease while the job runs (downloads and the
+            // model can keep the commit loop quiet for a while).
+            {
+                let (commits_over, lost_lease) = (&commits_over, &lost_lease);
+                scope.spawn(move || {
+                    let every = std::time::Duration::from_secs_f64(self.config.lease_seconds / 3.0);
+                    let mut renewed = std::time::Instant::now();
+                    while !commits_over.load(Ordering::SeqCst) {
+                        std::thread::sleep(every.min(std::time::Duration::from_millis(50)));
+                        if renewed.elapsed() < every {
+                            continue;
+                        }
+                        if !matches!(self.claim(job_ref), Ok(true)) {
+                            lost_lease.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        renewed = std::time::Instant::now();
+                    }
+                });
+            }
             for _ in 0..workers.min(pending.len()) {
                 let tx = tx.clone();
                 let (next, gate, pending, entries, biometrics, halted) =
@@ -484,6 +551,9 @@ impl Ctx {
                         if self.stopping() {
                             return Ok(true);
                         }
+                        if lost_lease.load(Ordering::SeqCst) {
+                            return Ok(true);
+                        }
                         let seq = pending[committed];
                         let outcome = match &entries[seq] {
                             ManifestEntry::Invalid {
@@ -519,6 +589,7 @@ impl Ctx {
                 }
                 Ok(self.stopping())
             })();
+            commits_over.store(true, Ordering::SeqCst);
             if !matches!(result, Ok(false)) {
                 // Stop the workers: they check the flag before each request.
                 abort.store(true, Ordering::SeqCst);
@@ -531,6 +602,10 @@ impl Ctx {
             result
         })?;
         journal.flush()?;
+        if lost_lease.load(Ordering::SeqCst) {
+            tracing::warn!(job_id = %job_ref.job_id, "batch job lease lost; another node continues it");
+            return Ok(RunEnd::Deferred);
+        }
         if stopped {
             tracing::info!(job_id = %job_ref.job_id, "batch job paused; it resumes on the next start");
             return Ok(RunEnd::Stopped);
@@ -559,6 +634,7 @@ impl Ctx {
             j.job_progress.percent_complete = 100;
             j.ended_at = Some(now_seconds());
         })?;
+        self.service.release_job(job_ref, &self.config.node_id)?;
         tracing::info!(job_id = %job_ref.job_id, status, records = total, "batch job finished");
         Ok(RunEnd::Finished)
     }

@@ -1190,3 +1190,116 @@ fn spoofed_recordings_are_refused_under_fail_and_enrolled_under_ignore() {
         before
     );
 }
+
+/// Two nodes over one store (issue 10): the job runs on the node holding its
+/// lease; when that node stops mid-job without releasing it (as a crash would), the
+/// other node takes the job over once the lease expires and finishes it, each
+/// request done exactly once.
+#[test]
+fn another_node_takes_over_a_job_whose_node_stopped() {
+    let lease = |node: &str| {
+        let node = node.to_owned();
+        move |c: JobsConfig| JobsConfig {
+            node_id: node,
+            lease_seconds: 1.0,
+            ..c
+        }
+    };
+    let Some(s) = setup_with(lease("node-a")) else {
+        return;
+    };
+    let models = models_dir().unwrap();
+    // Node B: its own runner and model threads, the same database.
+    let runner_b = voiceprint_jobs::BatchJobRunner::new(lease("node-b")(jobs_config(&s.root)));
+    let service_b = Arc::new(
+        VoiceIdService::new(
+            s.service.store().clone(),
+            voiceprint_voiceid::ServiceConfig::default(),
+            &[7u8; 32],
+        )
+        .with_biometrics(Arc::new(Biometrics::load(&models, "campplus", 1).unwrap()))
+        .with_job_runner(runner_b.clone()),
+    );
+    runner_b.start(service_b.clone()).unwrap();
+
+    let requests: Vec<Value> = (0..24)
+        .map(|i| {
+            enroll_request(
+                &format!("r{i}"),
+                &format!("p{i}"),
+                &[(s.voice(i % 6, i % 2), 0)],
+            )
+        })
+        .collect();
+    let input = file_uri(&s.root.join("manifests/takeover.json"));
+    s.put(
+        &input,
+        &json!({"Version": "1.0", "SpeakerEnrollmentRequests": requests}),
+    );
+    let job = s
+        .service
+        .start_speaker_enrollment_job(StartSpeakerEnrollmentJobRequest {
+            client_token: None,
+            data_access_role_arn: ROLE.into(),
+            domain_id: s.domain.clone(),
+            enrollment_config: None,
+            input_data_config: InputDataConfig { s3_uri: input },
+            job_name: None,
+            output_data_config: OutputDataConfig {
+                kms_key_id: None,
+                s3_uri: s.out_prefix(),
+            },
+        })
+        .unwrap()
+        .job;
+    let jr = job_ref(JobKind::SpeakerEnrollment, &s.domain, &job.job_id);
+    let lease_owner = || {
+        s.service
+            .store()
+            .get(
+                voiceprint_store::Kind::ClientToken,
+                &s.domain,
+                &format!("lease:{}", job.job_id),
+            )
+            .unwrap()
+            .and_then(|r| r.attributes["owner"].as_str().map(str::to_owned))
+    };
+    let start = Instant::now();
+    loop {
+        let j = s.service.job(&jr).unwrap().unwrap();
+        if j.job_progress.percent_complete >= 25 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no progress: {j:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Node B has been scanning all along (every 0.5 s) but node A holds the lease.
+    assert_eq!(lease_owner().as_deref(), Some("node-a"));
+    s.runner.stop();
+    assert_eq!(
+        s.service.job(&jr).unwrap().unwrap().job_status,
+        "IN_PROGRESS"
+    );
+
+    let done = wait_for(&service_b, &jr, Duration::from_secs(300));
+    assert_eq!(done.job_status, "COMPLETED");
+    let out = output_uri(
+        &done.output_data_config.s3_uri,
+        &done.job_id,
+        &done.input_data_config.s3_uri,
+    );
+    let output: Value = serde_json::from_slice(&s.stores.get(&out, 1 << 30).unwrap()).unwrap();
+    let e = by_request(&output, "SuccessfulEnrollments");
+    assert_eq!(e.len(), 24, "{output}");
+    assert!(
+        e.values()
+            .all(|v| v["EnrollmentStatus"] == "NEW_ENROLLMENT"),
+        "{output}"
+    );
+    assert_eq!(all_speakers(&s.service, &s.domain).len(), 24);
+    assert_eq!(lease_owner(), None, "the finishing node released the lease");
+    runner_b.stop();
+}

@@ -111,6 +111,10 @@ pub struct JobsSection {
     pub default_fraudster_similarity_threshold: u8,
     /// Empty = `file://` refused.
     pub file_root: PathBuf,
+    /// This node's name in job leases (empty = host/listen/data_dir).
+    pub node_id: String,
+    /// Seconds a job lease lasts without renewal (takeover time after a node dies).
+    pub lease_seconds: f64,
 }
 
 // The object-store secret never reaches logs or --print-config.
@@ -139,6 +143,8 @@ impl std::fmt::Debug for JobsSection {
                 &self.default_fraudster_similarity_threshold,
             )
             .field("file_root", &self.file_root)
+            .field("node_id", &self.node_id)
+            .field("lease_seconds", &self.lease_seconds)
             .finish()
     }
 }

@@ -387,7 +387,27 @@ fn batch_jobs_config(config: &Config) -> voiceprint_jobs::JobsConfig {
             allow_http: jobs.s3_allow_http,
             virtual_hosted_style: false,
         },
+        node_id: if jobs.node_id.is_empty() {
+            default_node_id(config)
+        } else {
+            jobs.node_id.clone()
+        },
+        lease_seconds: jobs.lease_seconds,
     }
+}
+
+/// A node's default name in job leases: host, listen address and data directory,
+/// stable across restarts and distinct for nodes sharing a database (give
+/// `jobs.node_id` when they would collide, e.g. several nodes listening on port 0).
+fn default_node_id(config: &Config) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!(
+        "{host}/{}/{}",
+        config.server.listen,
+        config.server.data_dir.display()
+    )
 }
 
 /// Loads the speaker model named by `[engine]` on a blocking thread. Missing

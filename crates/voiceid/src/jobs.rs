@@ -75,6 +75,15 @@ pub const JOB_COMPLETED_WITH_ERRORS: &str = "COMPLETED_WITH_ERRORS";
 pub const JOB_FAILED: &str = "FAILED";
 
 /// Whether a job in `status` still has work to do.
+/// The lease record of a job (in the ClientToken rows, like the journal).
+/// Lease changes within this process (the cluster lock covers other nodes; it is
+/// a no-op on single-process stores, where two runners can still share one store).
+static LEASES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lease_id(job: &JobRef) -> String {
+    format!("lease:{}", job.job_id)
+}
+
 pub fn job_is_unfinished(status: &str) -> bool {
     status == JOB_SUBMITTED || status == JOB_IN_PROGRESS
 }
@@ -141,6 +150,62 @@ impl VoiceIdService {
         }
         self.store().apply(writes)?;
         self.job(job)
+    }
+
+    /// Takes or renews the lease on `job` for `owner` until `lease_seconds` from now,
+    /// unless another owner holds an unexpired one (then false). Nodes sharing a
+    /// database run each job once this way; a dead node's lease simply expires.
+    pub fn claim_job(&self, job: &JobRef, owner: &str, lease_seconds: f64) -> Result<bool> {
+        let _process = LEASES.lock().unwrap_or_else(|p| p.into_inner());
+        let _cluster = self
+            .store()
+            .cluster_lock(&format!("job-lease:{}", job.job_id))?;
+        let id = lease_id(job);
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        if let Some(rec) = self.store().get(Kind::ClientToken, &job.domain_id, &id)? {
+            let holder = rec.attributes.get("owner").and_then(Value::as_str);
+            let until = rec
+                .attributes
+                .get("until")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            if holder != Some(owner) && until > now {
+                return Ok(false);
+            }
+        }
+        if self.job(job)?.is_none() {
+            return Ok(false);
+        }
+        self.store()
+            .apply(vec![Write::Put(voiceprint_store::Record {
+                kind: Kind::ClientToken,
+                domain_id: job.domain_id.clone(),
+                id,
+                alt_key: None,
+                attributes: serde_json::json!({"owner": owner, "until": now + lease_seconds}),
+                sensitive: serde_json::json!({}),
+                voiceprint: None,
+            })])?;
+        Ok(true)
+    }
+
+    /// Gives up `owner`'s lease on `job` (after its final status is written).
+    pub fn release_job(&self, job: &JobRef, owner: &str) -> Result<()> {
+        let _process = LEASES.lock().unwrap_or_else(|p| p.into_inner());
+        let _cluster = self
+            .store()
+            .cluster_lock(&format!("job-lease:{}", job.job_id))?;
+        let id = lease_id(job);
+        if let Some(rec) = self.store().get(Kind::ClientToken, &job.domain_id, &id)? {
+            if rec.attributes.get("owner").and_then(Value::as_str) == Some(owner) {
+                self.store().apply(vec![Write::Delete {
+                    kind: Kind::ClientToken,
+                    domain_id: job.domain_id.clone(),
+                    id,
+                }])?;
+            }
+        }
+        Ok(())
     }
 
     /// Every job, in every domain, that is still SUBMITTED or IN_PROGRESS, oldest

@@ -689,8 +689,12 @@ impl VoiceIdService {
     ) -> Result<()> {
         let valid = count_segments(segments, training)?;
         training.retrain_pending = false;
+        // One call (Voice ID): the caller already required its speech (30 s in a
+        // session, `jobs.min_speech_seconds` in a batch job). Over several calls, the
+        // calls together must reach 30 s.
         let enough = training.calls >= settings.minimum_calls_for_voiceprint
-            && training.speech_seconds + 1e-6 >= VOICEPRINT_SPEECH_SECONDS;
+            && (settings.minimum_calls_for_voiceprint == 1
+                || training.speech_seconds + 1e-6 >= VOICEPRINT_SPEECH_SECONDS);
         training.state = if training.invalid_segments > 0 {
             VoiceprintState::Invalidated
         } else if valid.is_empty() {
