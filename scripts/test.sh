@@ -63,6 +63,13 @@ fi
 
 cargo test --workspace --locked 2>&1
 
+# The API-level suites again with every server on PostgreSQL instead of SQLite
+# (tests/common's test_config; the binaries are already built).
+if [ -n "${VOICEPRINT_TEST_DATABASE_URL:-}" ]; then
+  VOICEPRINT_TEST_BACKEND=postgres cargo test --locked -p voiceprint-server \
+    --test api --test sessions --test contacts --test lifecycle 2>&1
+fi
+
 # Fuzz targets (fuzz/, docs/FUZZING.md): build them (nightly, cargo-fuzz) and run
 # each for FUZZ_SECONDS (10), so a change that breaks a target or crashes a parser
 # near its seeds fails here. The long runs are scripts/fuzz.sh 600.

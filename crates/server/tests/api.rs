@@ -171,10 +171,12 @@ async fn every_operation_happy_path_and_documented_errors() {
     .await;
 
     // ---- fraudsters (seeded: registration jobs arrive with issue 6) ----
-    let f = server
-        .service
-        .admin_put_fraudster(&dom, vec![], vec![5; 64])
-        .unwrap();
+    let f = common::off_runtime(|| {
+        server
+            .service
+            .admin_put_fraudster(&dom, vec![], vec![5; 64])
+            .unwrap()
+    });
     let fr = c
         .ok(
             "DescribeFraudster",
@@ -268,10 +270,12 @@ async fn every_operation_happy_path_and_documented_errors() {
     let seeded: Vec<(String, Vec<u8>)> = (0..23)
         .map(|i| (format!("cust-{i:02}"), vec![i as u8; 32]))
         .collect();
-    let mut generated = server
-        .service
-        .admin_put_speakers(&dom, seeded, None)
-        .unwrap();
+    let mut generated = common::off_runtime(|| {
+        server
+            .service
+            .admin_put_speakers(&dom, seeded, None)
+            .unwrap()
+    });
     generated.sort();
     let by_customer = c
         .ok(
@@ -610,10 +614,12 @@ async fn update_domain_key_re_encrypts_in_background() {
         .as_str()
         .unwrap()
         .to_string();
-    server
-        .service
-        .admin_put_speakers(&dom, vec![("spk-1".into(), vec![1; 256])], None)
-        .unwrap();
+    common::off_runtime(|| {
+        server
+            .service
+            .admin_put_speakers(&dom, vec![("spk-1".into(), vec![1; 256])], None)
+            .unwrap()
+    });
     let u = c.ok("UpdateDomain", json!({"DomainId": dom, "Name": "rot", "ServerSideEncryptionConfiguration": sse("second")})).await;
     let details = &u["Domain"]["ServerSideEncryptionUpdateDetails"];
     assert_eq!(details["UpdateStatus"], "IN_PROGRESS");

@@ -163,14 +163,56 @@ impl Client {
 }
 
 /// Configuration of a test server over `data_dir`, port 0, auth on.
-pub fn test_config(data_dir: &Path, env: Vec<(String, String)>) -> Config {
+///
+/// With `VOICEPRINT_TEST_BACKEND=postgres` (and `VOICEPRINT_TEST_DATABASE_URL`), the
+/// server stores everything in a fresh PostgreSQL database of its own instead of
+/// SQLite, so suites that speak only the API (api, sessions, contacts, lifecycle)
+/// run against both backends (scripts/test.sh runs them twice). A `env` entry for
+/// `VOICEPRINT__STORE__DATABASE_URL` wins (several nodes sharing one database).
+pub fn test_config(data_dir: &Path, mut env: Vec<(String, String)>) -> Config {
     let flags = FlagOverrides {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.to_path_buf()),
         no_auth: false,
         database_url: None,
     };
+    let chosen = env
+        .iter()
+        .any(|(k, _)| k == "VOICEPRINT__STORE__DATABASE_URL");
+    if !chosen && std::env::var("VOICEPRINT_TEST_BACKEND").as_deref() == Ok("postgres") {
+        env.push((
+            "VOICEPRINT__STORE__DATABASE_URL".into(),
+            postgres_database_for(data_dir),
+        ));
+    }
     Config::load(None, env, &flags).expect("test config")
+}
+
+/// The test PostgreSQL database of `data_dir` (created empty on first use, so a
+/// restarted server over the same data directory finds its rows again).
+fn postgres_database_for(data_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let base = std::env::var("VOICEPRINT_TEST_DATABASE_URL")
+        .expect("VOICEPRINT_TEST_BACKEND=postgres needs VOICEPRINT_TEST_DATABASE_URL");
+    let digest = Sha256::digest(data_dir.display().to_string().as_bytes());
+    let name: String = std::iter::once("vp_suite_".to_owned())
+        .chain(digest[..8].iter().map(|b| format!("{b:02x}")))
+        .collect();
+    // The blocking client runs its own runtime: never on the test's runtime thread.
+    let admin = format!("{base} dbname=postgres");
+    let create = name.clone();
+    off_runtime(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("test PostgreSQL");
+        let exists = c
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&create])
+            .unwrap()
+            .is_some();
+        if !exists {
+            c.batch_execute(&format!("CREATE DATABASE {create}"))
+                .unwrap();
+        }
+    });
+    format!("{base} dbname={name}")
 }
 
 /// Start the server in-process over `data_dir`.
@@ -318,4 +360,10 @@ pub async fn post_audio(c: &Client, domain: &str, session: &str, query: &str, au
         "{}",
         resp.text().await.unwrap_or_default()
     );
+}
+
+/// Runs blocking store work from an async test on a thread outside the runtime
+/// (PostgreSQL's blocking client refuses to run on a runtime thread).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
 }
