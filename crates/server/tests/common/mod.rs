@@ -16,6 +16,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use voiceprint_server::config::{Config, FlagOverrides};
 
+pub mod speech;
+
 pub const REGION: &str = "us-east-1";
 
 fn hex(bytes: &[u8]) -> String {
