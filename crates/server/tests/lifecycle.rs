@@ -382,6 +382,10 @@ async fn multi_call_training_approval_cooling_off_and_verification() {
             .clone();
     assert_eq!(rejected["State"], "NOT_TRAINED");
     assert_eq!(rejected["Segments"].as_array().unwrap().len(), 0);
+    let (after_reject, _) = d.call(Some("cust-b"), VOICE_B, SHORT_TEXT, None).await;
+    let e = d.evaluate(&after_reject).await;
+    assert_eq!(conditions(&e), ["NoVoicePrint", "NotTrained", "NotDetected"]);
+    assert_eq!(decision(&e), "SPEAKER_NOT_ENROLLED");
     server.stop().await.unwrap();
 }
 
