@@ -51,7 +51,13 @@ impl Drop for Server {
     }
 }
 
-fn spawn_server(bin: &Path, data: &Path, s3_endpoint: &str, models: &Path) -> Server {
+fn spawn_server(
+    bin: &Path,
+    data: &Path,
+    s3_endpoint: &str,
+    models: &Path,
+    extra_env: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(bin)
         .args([
             "serve",
@@ -69,6 +75,7 @@ fn spawn_server(bin: &Path, data: &Path, s3_endpoint: &str, models: &Path) -> Se
         .env("VOICEPRINT__JOBS__S3_SECRET_ACCESS_KEY", "testing")
         .env("VOICEPRINT__JOBS__MIN_SPEECH_SECONDS", "4")
         .env("VOICEPRINT__JOBS__PAUSED", "false")
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -122,6 +129,36 @@ fn cli(bin: &Path, endpoint: &str, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn kill_9_mid_job_then_restart_completes_it_exactly_once() {
+    kill_9_mid_job(None);
+}
+
+/// Two nodes over one PostgreSQL database (issue 10): the node running the job is
+/// SIGKILLed; the other node takes the job over when its lease expires and
+/// finishes it, every request exactly once. Needs `VOICEPRINT_TEST_DATABASE_URL`.
+#[test]
+fn kill_9_one_of_two_nodes_mid_job_the_other_finishes_it_exactly_once() {
+    let Ok(base) = std::env::var("VOICEPRINT_TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIP: set VOICEPRINT_TEST_DATABASE_URL (scripts/pg-test-server.sh starts a server)"
+        );
+        return;
+    };
+    let name = format!("vp_kill9_{}", std::process::id());
+    let mut admin =
+        postgres::Client::connect(&format!("{base} dbname=postgres"), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    kill_9_mid_job(Some(format!("{base} dbname={name}")));
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// Without `database_url`: one node over SQLite, killed and restarted. With it: two
+/// nodes over PostgreSQL, the running one killed, the other finishing.
+fn kill_9_mid_job(database_url: Option<String>) {
     let Some(models) = models_dir() else { return };
     if !have_speech_tools() {
         return;
@@ -173,7 +210,25 @@ fn kill_9_mid_job_then_restart_completes_it_exactly_once() {
     let data = root.join("data");
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let mut server = spawn_server(&bin, &data, &moto.endpoint, &models);
+    let node_env = |node: &'static str| -> Vec<(&'static str, String)> {
+        match &database_url {
+            None => Vec::new(),
+            Some(url) => vec![
+                ("VOICEPRINT__STORE__DATABASE_URL", url.clone()),
+                ("VOICEPRINT__JOBS__NODE_ID", node.to_owned()),
+                ("VOICEPRINT__JOBS__LEASE_SECONDS", "2".to_owned()),
+            ],
+        }
+    };
+    let spawn = |node: &'static str| {
+        let env = node_env(node);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        spawn_server(&bin, &data, &moto.endpoint, &models, &env)
+    };
+    let mut server = spawn("node-a");
+    // With PostgreSQL, a second node is up from the start: it must not run the job
+    // while node A holds the lease, and must take it over when A dies.
+    let other = database_url.as_ref().map(|_| spawn("node-b"));
     let domain = call(
         &rt,
         &server.endpoint,
@@ -228,12 +283,35 @@ fn kill_9_mid_job_then_restart_completes_it_exactly_once() {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    drop(server);
+    // Two nodes: kill the one holding the job's lease (whichever took it).
+    let (mut victim, survivor) = match (other, &database_url) {
+        (Some(b), Some(url)) => {
+            let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            let row = db
+                .query_one(
+                    "SELECT attributes FROM records WHERE id = $1",
+                    &[&format!("lease:{job_id}")],
+                )
+                .unwrap();
+            let lease: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+            match lease["owner"].as_str() {
+                Some("node-a") => (server, Some(b)),
+                Some("node-b") => (b, Some(server)),
+                other => panic!("unexpected lease owner {other:?}"),
+            }
+        }
+        _ => (server, None),
+    };
+    victim.child.kill().unwrap(); // SIGKILL
+    victim.child.wait().unwrap();
+    drop(victim);
 
-    // The restarted server resumes by itself; `jobs watch` follows it to the end.
-    let server = spawn_server(&bin, &data, &moto.endpoint, &models);
+    // The restarted server (or the surviving node, once the lease expires) resumes
+    // by itself; `jobs watch` follows it to the end.
+    let server = match survivor {
+        Some(s) => s,
+        None => spawn("node-a"),
+    };
     let watched = cli(
         &bin,
         &server.endpoint,
