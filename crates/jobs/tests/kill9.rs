@@ -225,7 +225,7 @@ fn kill_9_mid_job(database_url: Option<String>) {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         spawn_server(&bin, &data, &moto.endpoint, &models, &env)
     };
-    let mut server = spawn("node-a");
+    let server = spawn("node-a");
     // With PostgreSQL, a second node is up from the start: it must not run the job
     // while node A holds the lease, and must take it over when A dies.
     let other = database_url.as_ref().map(|_| spawn("node-b"));
