@@ -59,7 +59,8 @@ impl AasistConfig {
         if b1[0] != 1 || b1[1] != b2[0] || b2[1] != b3[0] || b3[1] != b4[0] || b4[0] != b4[1] {
             return bad("filts blocks must chain: [1, a], [a, b], [b, c], [c, c]");
         }
-        if self.first_conv < 3 || self.nb_samp < 20 * self.first_conv {
+        // Checked: a hostile first_conv must not overflow the product (fuzzing found it).
+        if self.first_conv < 3 || self.nb_samp / 20 < self.first_conv {
             return bad("first_conv / nb_samp out of range");
         }
         if self.pool_ratios.iter().any(|&r| !(r > 0.0 && r <= 1.0)) {
