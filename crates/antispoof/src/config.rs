@@ -146,6 +146,16 @@ mod tests {
         "gat_dims": [64, 32], "pool_ratios": [0.5, 0.7, 0.5, 0.5],
         "temperatures": [2.0, 2.0, 100.0, 100.0]}}"#;
 
+    /// Found by the `antispoof_config` fuzz target: `20 * first_conv` overflowed.
+    #[test]
+    fn huge_first_conv_is_a_config_error_not_an_overflow() {
+        let text = r#"{"model_config":{"nb_samp":0,"first_conv":5222222222222222228,"filts":[70,[1,32],[32,32],[32,64],[64,64]],"gat_dims":[5,2],"pool_ratios":[0.5,0.7,0.5,0.5],"temperatures":[2,2,100,100]}}"#;
+        assert!(matches!(
+            AasistConfig::from_json(text),
+            Err(crate::AntispoofError::Config(_))
+        ));
+    }
+
     #[test]
     fn parses_the_released_config() {
         let c = AasistConfig::from_json(AASIST_CONF).unwrap();
