@@ -66,7 +66,8 @@ cargo test --workspace --locked 2>&1
 # The API-level suites again with every server on PostgreSQL instead of SQLite
 # (tests/common's test_config; the binaries are already built).
 if [ -n "${VOICEPRINT_TEST_DATABASE_URL:-}" ]; then
-  VOICEPRINT_TEST_BACKEND=postgres cargo test --locked -p voiceprint-server \
+  # --workspace keeps the feature set of the run above, so nothing is rebuilt.
+  VOICEPRINT_TEST_BACKEND=postgres cargo test --workspace --locked \
     --test api --test sessions --test contacts --test lifecycle 2>&1
 fi
 
