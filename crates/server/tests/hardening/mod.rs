@@ -38,27 +38,8 @@ pub fn have(binary: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// `text` spoken by espeak-ng `voice`, as headerless 8 kHz μ-law.
-pub fn mulaw_speech(dir: &Path, voice: &str, text: &str) -> Vec<u8> {
-    let wav = dir.join(format!("{voice}-{}.wav", text.len()));
-    let raw = dir.join(format!("{voice}-{}.ulaw", text.len()));
-    assert!(Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "160", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("sox")
-        .arg("-q")
-        .arg(&wav)
-        .args(["-t", "raw", "-r", "8000", "-e", "u-law", "-b", "8", "-c", "1"])
-        .arg(&raw)
-        .status()
-        .unwrap()
-        .success());
-    std::fs::read(&raw).unwrap()
-}
+/// `text` spoken by espeak-ng `voice`, as headerless 8 kHz μ-law (the shared harness's).
+pub use crate::common::speech::mulaw_speech;
 
 pub struct LoggedServer {
     pub child: Child,
