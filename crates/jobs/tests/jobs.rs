@@ -224,6 +224,55 @@ impl Setup {
     }
 
     /// Waits for the job and reads its output file (Null when there is none).
+    /// Submits an enrollment job of 24 people (`p0`..`p23`, one recording each).
+    fn submit_people_job(&self, manifest_name: &str) -> Job {
+        let requests: Vec<Value> = (0..24)
+            .map(|i| {
+                enroll_request(
+                    &format!("r{i}"),
+                    &format!("p{i}"),
+                    &[(self.voice(i % 6, i % 2), 0)],
+                )
+            })
+            .collect();
+        let input = file_uri(&self.root.join("manifests").join(manifest_name));
+        self.put(
+            &input,
+            &json!({"Version": "1.0", "SpeakerEnrollmentRequests": requests}),
+        );
+        self.service
+            .start_speaker_enrollment_job(StartSpeakerEnrollmentJobRequest {
+                client_token: None,
+                data_access_role_arn: ROLE.into(),
+                domain_id: self.domain.clone(),
+                enrollment_config: None,
+                input_data_config: InputDataConfig { s3_uri: input },
+                job_name: None,
+                output_data_config: OutputDataConfig {
+                    kms_key_id: None,
+                    s3_uri: self.out_prefix(),
+                },
+            })
+            .unwrap()
+            .job
+    }
+
+    /// Waits until the job reports at least `percent` done.
+    fn wait_for_progress(&self, jr: &voiceprint_voiceid::JobRef, percent: i64) {
+        let start = Instant::now();
+        loop {
+            let j = self.service.job(jr).unwrap().unwrap();
+            if j.job_progress.percent_complete >= percent {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "no progress: {j:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn finish_started(&self, kind: JobKind, job_id: &str) -> (Job, Value) {
         let done = wait_for(
             &self.service,
@@ -779,49 +828,9 @@ fn unusable_manifests_fail_the_whole_job() {
 fn stopped_job_resumes_after_restart_with_each_request_done_once() {
     let Some(s) = setup() else { return };
     let models = models_dir().unwrap();
-    let requests: Vec<Value> = (0..24)
-        .map(|i| {
-            enroll_request(
-                &format!("r{i}"),
-                &format!("p{i}"),
-                &[(s.voice(i % 6, i % 2), 0)],
-            )
-        })
-        .collect();
-    let input = file_uri(&s.root.join("manifests/resume.json"));
-    s.put(
-        &input,
-        &json!({"Version": "1.0", "SpeakerEnrollmentRequests": requests}),
-    );
-    let job = s
-        .service
-        .start_speaker_enrollment_job(StartSpeakerEnrollmentJobRequest {
-            client_token: None,
-            data_access_role_arn: ROLE.into(),
-            domain_id: s.domain.clone(),
-            enrollment_config: None,
-            input_data_config: InputDataConfig { s3_uri: input },
-            job_name: None,
-            output_data_config: OutputDataConfig {
-                kms_key_id: None,
-                s3_uri: s.out_prefix(),
-            },
-        })
-        .unwrap()
-        .job;
+    let job = s.submit_people_job("resume.json");
     let jr = job_ref(JobKind::SpeakerEnrollment, &s.domain, &job.job_id);
-    let start = Instant::now();
-    loop {
-        let j = s.service.job(&jr).unwrap().unwrap();
-        if j.job_progress.percent_complete >= 25 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no progress: {j:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_for_progress(&jr, 25);
     s.runner.stop();
     let paused = s.service.job(&jr).unwrap().unwrap();
     assert_eq!(paused.job_status, "IN_PROGRESS");
@@ -1222,36 +1231,7 @@ fn another_node_takes_over_a_job_whose_node_stopped() {
     );
     runner_b.start(service_b.clone()).unwrap();
 
-    let requests: Vec<Value> = (0..24)
-        .map(|i| {
-            enroll_request(
-                &format!("r{i}"),
-                &format!("p{i}"),
-                &[(s.voice(i % 6, i % 2), 0)],
-            )
-        })
-        .collect();
-    let input = file_uri(&s.root.join("manifests/takeover.json"));
-    s.put(
-        &input,
-        &json!({"Version": "1.0", "SpeakerEnrollmentRequests": requests}),
-    );
-    let job = s
-        .service
-        .start_speaker_enrollment_job(StartSpeakerEnrollmentJobRequest {
-            client_token: None,
-            data_access_role_arn: ROLE.into(),
-            domain_id: s.domain.clone(),
-            enrollment_config: None,
-            input_data_config: InputDataConfig { s3_uri: input },
-            job_name: None,
-            output_data_config: OutputDataConfig {
-                kms_key_id: None,
-                s3_uri: s.out_prefix(),
-            },
-        })
-        .unwrap()
-        .job;
+    let job = s.submit_people_job("takeover.json");
     let jr = job_ref(JobKind::SpeakerEnrollment, &s.domain, &job.job_id);
     let lease_owner = || {
         s.service
@@ -1264,18 +1244,7 @@ fn another_node_takes_over_a_job_whose_node_stopped() {
             .unwrap()
             .and_then(|r| r.attributes["owner"].as_str().map(str::to_owned))
     };
-    let start = Instant::now();
-    loop {
-        let j = s.service.job(&jr).unwrap().unwrap();
-        if j.job_progress.percent_complete >= 25 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no progress: {j:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_for_progress(&jr, 25);
     // Node B has been scanning all along (every 0.5 s) but node A holds the lease.
     assert_eq!(lease_owner().as_deref(), Some("node-a"));
     s.runner.stop();
