@@ -1,7 +1,7 @@
 //! Batch enrollment throughput: records per minute for 10 s recordings.
 //!
 //! ```text
-//! cargo run --release -p voiceprint-jobs --example throughput -- [--records 120] [--engines 2] [--workers 0]
+//! cargo run --release -p voiceprint-jobs --example job_throughput -- [--records 120] [--engines 2] [--workers 0]
 //! ```
 //! Generates six 10 s espeak-ng voices (8 kHz PCM-16 WAV, like Voice ID's input),
 //! writes an enrollment manifest of `--records` requests cycling over them (each
