@@ -19,6 +19,7 @@ use std::path::Path;
 
 mod decode;
 mod g711;
+pub mod quality;
 mod resample;
 mod stream;
 mod vad;
@@ -27,6 +28,7 @@ pub use decode::{
     decode_bytes, DecodeOptions, DecodedAudio, RawEncoding, RawFormat, MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
 };
+pub use quality::{measure_quality, AudioQuality};
 pub use g711::{alaw_to_linear, linear_to_alaw, linear_to_mulaw, mulaw_to_linear};
 pub use resample::resample;
 pub use stream::StreamingFrontEnd;
@@ -71,6 +73,9 @@ pub struct Prepared {
     pub channels_in_source: usize,
     /// Mean that was subtracted (in the decoded channel's units).
     pub dc_offset_removed: f32,
+    /// Samples of the decoded channel (before DC removal and resampling) that sit in
+    /// flat tops at full scale: clipping ([`quality::count_clipped_samples`]).
+    pub clipped_samples: usize,
 }
 
 impl Prepared {
@@ -82,6 +87,16 @@ impl Prepared {
     /// The speech samples only, concatenated.
     pub fn speech_samples(&self) -> Vec<f32> {
         speech_only(&self.samples_16k, &self.speech)
+    }
+
+    /// Net speech, SNR and clipping of the recording ([`quality`]).
+    pub fn quality(&self) -> AudioQuality {
+        measure_quality(
+            &self.samples_16k,
+            &self.speech,
+            self.clipped_samples,
+            self.source_sample_rate,
+        )
     }
 }
 
@@ -108,6 +123,7 @@ pub fn prepare_decoded(decoded: DecodedAudio) -> Result<Prepared, AudioError> {
     if samples.is_empty() {
         return Err(AudioError::Empty);
     }
+    let clipped_samples = quality::count_clipped_samples(&samples);
     let dc_offset_removed = remove_dc_offset(&mut samples);
     let samples_16k = resample(&samples, sample_rate, MODEL_SAMPLE_RATE)?;
     let speech = detect_speech(&samples_16k);
@@ -121,6 +137,7 @@ pub fn prepare_decoded(decoded: DecodedAudio) -> Result<Prepared, AudioError> {
         source_sample_rate: sample_rate,
         channels_in_source,
         dc_offset_removed,
+        clipped_samples,
     })
 }
 
