@@ -6,7 +6,13 @@ Writes (default under ./eval/, git-ignored):
   eval/audiomnist-az-16k/trials.tsv              all speakers x all test segments
   eval/audiomnist-az-16k/trials-same-gender.tsv  targets + same-gender non-targets only
   eval/audiomnist-az-16k/audio/*.wav             concatenated enrollment / test segments
+  eval/audiomnist-az-16k/trials-telephone.tsv     the same trials, every file as 8 kHz G.711 mu-law
+  eval/audiomnist-az-16k/trials-cross.tsv         16 kHz enrollments, 8 kHz mu-law tests
   eval/fsdd-8k/trials.tsv, eval/fsdd-8k/audio/*.wav
+  eval/librispeech-5s/trials.tsv                  read English speech: enroll on the start of a
+                                                  speaker's utterance, test on its last 5 s
+  eval/librispeech-5s/cohort.txt                  the other LibriSpeech files (impostor cohort,
+                                                  disjoint from the trial speakers)
 
 The digit sets hold ~0.4-1.3 s takes, so segments are made by concatenating takes with
 sox (Voice ID enrolls on ~30 s of net speech and verifies on 5-10 s):
@@ -15,9 +21,9 @@ sox (Voice ID enrolls on ~30 s of net speech and verifies on 5-10 s):
   * test: segments of consecutive other takes, ~3-5 s of net speech each.
 Every non-target pairs an enrollment with another speaker's test segment.
 
-The 8 kHz mu-law condition is the AudioMNIST list evaluated with
-`voiceprint eval --channel telephone` (the CLI simulates the channel), so no second list
-is written for it.
+The 8 kHz mu-law condition is written as real 8 kHz mu-law WAV files (sox), so the
+decoder, resampler and bandwidth measurement see what a telephone call delivers;
+`voiceprint eval --channel telephone` still simulates the same channel in memory.
 
 Reproducible: fixed seed, sorted inputs, sox output is deterministic. Needs python3 + sox.
 Usage: scripts/make-trials.py [--data ../shared/data] [--out eval] [--seed 2024]
@@ -40,6 +46,27 @@ def sox_concat(inputs, out):
     tmp = out.with_suffix(".tmp.wav")
     subprocess.run(["sox", *map(str, inputs), "-b", "16", "-e", "signed-integer", str(tmp)], check=True)
     os.replace(tmp, out)
+
+
+def sox_telephone(src, out):
+    """16 kHz file -> 8 kHz G.711 mu-law WAV (the telephone channel)."""
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.wav")
+    subprocess.run(["sox", str(src), "-r", "8000", "-e", "u-law", str(tmp)], check=True)
+    os.replace(tmp, out)
+
+
+def telephone_lists(out_dir, rows):
+    """Writes trials-telephone.tsv (both sides mu-law) and trials-cross.tsv (wideband
+    enrollment, mu-law test) next to the wideband list."""
+    def phone(rel):
+        tel = "audio-mulaw/" + Path(rel).name
+        sox_telephone(out_dir / rel, out_dir / tel)
+        return tel
+    write_list(out_dir / "trials-telephone.tsv", [([phone(e) for e in enr], phone(t), lab) for enr, t, lab in rows])
+    write_list(out_dir / "trials-cross.tsv", [(enr, phone(t), lab) for enr, t, lab in rows])
 
 
 def write_list(path, rows):
@@ -118,6 +145,7 @@ def audiomnist(data, out, seed):
     same = [r for r in rows
             if r[2] == "target" or gender.get(spk_of(r[0][0])) == gender.get(spk_of(r[1]))]
     write_list(out_dir / "trials-same-gender.tsv", same)
+    telephone_lists(out_dir, rows)
 
 
 def fsdd(data, out, seed):
@@ -135,6 +163,40 @@ def fsdd(data, out, seed):
     write_list(out_dir / "trials.tsv", rows)
 
 
+def duration(path):
+    return float(subprocess.run(["soxi", "-D", str(path)], check=True, capture_output=True, text=True).stdout)
+
+
+def librispeech(data, out, seed, test_seconds=5.0, min_seconds=12.0, trial_speakers=100):
+    """One utterance per speaker: speakers with >= min_seconds of audio (shuffled, first
+    `trial_speakers`) give an enrollment (all but the last `test_seconds`) and a test (the
+    last `test_seconds`); every other file is the impostor cohort (cohort.txt)."""
+    root = data / "librispeech-251spk"
+    files = sorted(root.glob("*.flac"))
+    long = [f for f in files if duration(f) >= min_seconds]
+    random.Random(seed + 2).shuffle(long)
+    chosen = sorted(long[:trial_speakers])
+    out_dir = out / "librispeech-5s"
+    enrolls, tests = [], []
+    for f in chosen:
+        spk = f.name.split("-")[0]
+        e_rel, t_rel = f"audio/enroll_{spk}.wav", f"audio/test_{spk}.wav"
+        for rel, trim in ((e_rel, ["trim", "0", f"-{test_seconds}"]), (t_rel, ["trim", f"-{test_seconds}"])):
+            if not (out_dir / rel).exists():
+                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                tmp = (out_dir / rel).with_suffix(".tmp.wav")
+                subprocess.run(["sox", str(f), "-b", "16", str(tmp), *trim], check=True)
+                os.replace(tmp, out_dir / rel)
+        enrolls.append((spk, e_rel))
+        tests.append((spk, t_rel))
+    rows = [([e], t, "target" if es == ts else "nontarget") for es, e in enrolls for ts, t in tests]
+    write_list(out_dir / "trials.tsv", rows)
+    telephone_lists(out_dir, rows)
+    cohort = [str(f) for f in files if f not in chosen]
+    (out_dir / "cohort.txt").write_text("\n".join(cohort) + "\n")
+    print(f"wrote {out_dir / 'cohort.txt'}: {len(cohort)} files")
+
+
 def main():
     here = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +208,7 @@ def main():
         sys.exit(f"data folder {args.data} not found (expected ../shared/data)")
     audiomnist(args.data, args.out, args.seed)
     fsdd(args.data, args.out, args.seed)
+    librispeech(args.data, args.out, args.seed)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,9 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Refit the raw-score → 0–100 calibration on development trial lists.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// Fit the fused system (weights per channel and its calibration) on trial lists.
+    #[command(subcommand)]
+    Fusion(commands::fusion::FusionCommand),
     /// Build or inspect an impostor cohort file for S-norm.
     #[command(subcommand)]
     Cohort(commands::cohort::CohortCommand),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Cohort(cmd) => commands::cohort::run(cmd),
+        Command::Fusion(cmd) => commands::fusion::run(cmd),
         Command::Bench(args) => commands::bench::run(args),
         Command::Spoof(args) => commands::spoof::run(args),
         Command::Jobs(cmd) => commands::jobs::run(cmd),

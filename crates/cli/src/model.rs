@@ -17,6 +17,8 @@ pub enum ModelChoice {
     Campplus,
     /// GE2E (Resemblyzer), 256-d; faster.
     Ge2e,
+    /// Both, fused with weights that follow the measured channel (docs/CALIBRATION.md).
+    Fusion,
 }
 
 impl ModelChoice {
@@ -25,6 +27,7 @@ impl ModelChoice {
         match self {
             ModelChoice::Campplus => models_dir.join("campplus/campplus_cn_en_common.pt"),
             ModelChoice::Ge2e => models_dir.join("ge2e/pretrained.pt"),
+            ModelChoice::Fusion => models_dir.to_owned(),
         }
     }
 }
@@ -68,11 +71,8 @@ pub struct EmbeddedFile {
 impl ModelArgs {
     /// Loads the chosen model's weights.
     pub fn load(&self, channel: Channel) -> Result<EmbedOptions, CliError> {
-        let model = match self.model {
-            ModelChoice::Campplus => voiceprint_engine::models::Model::Campplus,
-            ModelChoice::Ge2e => voiceprint_engine::models::Model::Ge2e,
-        };
-        let embedder = voiceprint_engine::models::load_embedder(model, &self.models_dir).map_err(|e| {
+        let name = self.model.to_possible_value().expect("no skipped variants").get_name().to_owned();
+        let embedder = voiceprint_engine::models::load_embedder_by_name(&name, &self.models_dir).map_err(|e| {
             CliError::Failed(format!("loading {}: {e}", self.model.weights(&self.models_dir).display()))
         })?;
         tracing::info!(model = embedder.model_id(), dim = embedder.dim(), "model loaded");

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use voiceprint_engine::calibration::ScoreKind;
-use voiceprint_engine::cohort::Cohort;
 use voiceprint_engine::metrics::ScoreSet;
-use voiceprint_engine::scoring::{EnrollmentSample, SNormConfig, Voiceprint};
+use voiceprint_engine::scorer::{Scorer, TrialScore};
+use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 
 use crate::error::CliError;
 use crate::model::{EmbedOptions, EmbeddedFile};
@@ -92,53 +92,62 @@ pub fn read_trials(path: &Path) -> Result<Vec<Trial>, CliError> {
     Ok(trials)
 }
 
-/// Trials with their raw scores (`None` when a file of the trial failed to embed).
+/// Trials with their scores (`None` when a file of the trial failed to embed).
 pub struct ScoredTrials {
     pub trials: Vec<Trial>,
-    pub raw: Vec<Option<f64>>,
+    pub scores: Vec<Option<TrialScore>>,
     pub kind: ScoreKind,
     pub files: usize,
     pub failed_files: usize,
 }
 
 impl ScoredTrials {
-    /// Target / non-target raw scores (skipped and unlabelled trials left out).
-    pub fn score_set(&self) -> Result<ScoreSet, CliError> {
-        let (t, n) = (self.scores_with(Label::Target), self.scores_with(Label::Nontarget));
-        ScoreSet::new(t, n).map_err(|e| CliError::Failed(format!("cannot compute metrics: {e}")))
+    /// Target / non-target scores picked by `pick` (skipped and unlabelled trials left out).
+    pub fn score_set_by(&self, pick: impl Fn(&TrialScore) -> f64) -> Result<ScoreSet, CliError> {
+        let by = |label| self.picked(label, &pick);
+        ScoreSet::new(by(Label::Target), by(Label::Nontarget))
+            .map_err(|e| CliError::Failed(format!("cannot compute metrics: {e}")))
     }
 
-    pub fn scores_with(&self, label: Label) -> Vec<f64> {
+    /// Target / non-target raw scores.
+    pub fn score_set(&self) -> Result<ScoreSet, CliError> {
+        self.score_set_by(|s| s.raw)
+    }
+
+    fn picked(&self, label: Label, pick: &impl Fn(&TrialScore) -> f64) -> Vec<f64> {
         self.trials
             .iter()
-            .zip(&self.raw)
+            .zip(&self.scores)
             .filter(|(t, _)| t.label == Some(label))
-            .filter_map(|(_, s)| *s)
+            .filter_map(|(_, s)| s.as_ref().map(pick))
             .collect()
     }
 
     pub fn skipped(&self) -> usize {
-        self.raw.iter().filter(|s| s.is_none()).count()
+        self.scores.iter().filter(|s| s.is_none()).count()
     }
 }
 
-/// Embeds every distinct file once and scores every trial.
-pub fn score_trials(
-    trials: Vec<Trial>,
-    opts: &EmbedOptions,
-    cohort: Option<&Cohort>,
-) -> Result<ScoredTrials, CliError> {
-    let files: BTreeSet<&Path> =
-        trials.iter().flat_map(|t| t.enroll.iter().map(PathBuf::as_path).chain([t.test.as_path()])).collect();
+/// Embeddings of files, keyed by path.
+pub type Embedded = HashMap<PathBuf, EmbeddedFile>;
+
+/// Embeds every distinct file of `lists` once, in parallel; files that fail are warned
+/// about and left out.
+pub fn embed_trial_files<'a>(lists: impl IntoIterator<Item = &'a [Trial]>, opts: &EmbedOptions) -> Result<Embedded, CliError> {
+    let files: BTreeSet<&Path> = lists
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.enroll.iter().map(PathBuf::as_path).chain([t.test.as_path()]))
+        .collect();
     let files: Vec<&Path> = files.into_iter().collect();
     let bar = crate::commands::progress(files.len() as u64, "embedding");
-    let embedded: HashMap<&Path, EmbeddedFile> = files
+    let embedded: Embedded = files
         .par_iter()
         .filter_map(|&f| {
             let r = opts.embed_file(f);
             bar.inc(1);
             match r {
-                Ok(e) => Some((f, e)),
+                Ok(e) => Some((f.to_owned(), e)),
                 Err(e) => {
                     tracing::warn!("skipping file: {e}");
                     None
@@ -147,19 +156,34 @@ pub fn score_trials(
         })
         .collect();
     bar.finish_and_clear();
-    let n_files = files.len();
-    let failed_files = n_files - embedded.len();
     if embedded.is_empty() {
         return Err(CliError::Failed(format!("none of the {} files could be embedded", files.len())));
     }
-    if failed_files > 0 {
-        eprintln!("warning: {failed_files} of {} files could not be embedded (see warnings); their trials are skipped", files.len());
+    let failed = files.len() - embedded.len();
+    if failed > 0 {
+        eprintln!("warning: {failed} of {} files could not be embedded (see warnings); their trials are skipped", files.len());
     }
+    Ok(embedded)
+}
 
-    let model = opts.model_id();
+/// Embeds every distinct file once and scores every trial.
+pub fn score_trials(trials: Vec<Trial>, opts: &EmbedOptions, scorer: &Scorer) -> Result<ScoredTrials, CliError> {
+    let embedded = embed_trial_files([trials.as_slice()], opts)?;
+    score_embedded(trials, &embedded, opts.model_id(), scorer)
+}
+
+/// Scores trials whose files are already embedded.
+pub fn score_embedded(
+    trials: Vec<Trial>,
+    embedded: &Embedded,
+    model: &str,
+    scorer: &Scorer,
+) -> Result<ScoredTrials, CliError> {
     let mut voiceprints: HashMap<&str, Option<Voiceprint>> = HashMap::new();
-    let mut raw = Vec::with_capacity(trials.len());
+    let mut scores = Vec::with_capacity(trials.len());
+    let mut used: BTreeSet<&Path> = BTreeSet::new();
     for t in &trials {
+        used.extend(t.enroll.iter().map(PathBuf::as_path).chain([t.test.as_path()]));
         let vp = voiceprints
             .entry(t.enroll_field.as_str())
             .or_insert_with(|| {
@@ -167,7 +191,7 @@ pub fn score_trials(
                     .enroll
                     .iter()
                     .map(|p| {
-                        embedded.get(p.as_path()).map(|e| EnrollmentSample {
+                        embedded.get(p).map(|e| EnrollmentSample {
                             embedding: &e.embedding,
                             net_speech_seconds: e.net_speech_seconds,
                         })
@@ -176,21 +200,15 @@ pub fn score_trials(
                 samples.and_then(|s| Voiceprint::enroll(model, &s).ok())
             })
             .as_ref();
-        let score = match (vp, embedded.get(t.test.as_path())) {
-            (Some(vp), Some(test)) => {
-                let cos = vp.score(model, &test.embedding)?;
-                Some(match cohort {
-                    Some(c) => c.s_norm(model, cos, vp.values(), &test.embedding, SNormConfig::default())?,
-                    None => f64::from(cos),
-                })
-            }
+        scores.push(match (vp, embedded.get(&t.test)) {
+            (Some(vp), Some(test)) => Some(scorer.score(vp, &test.embedding)?),
             _ => None,
-        };
-        raw.push(score);
+        });
     }
-    let kind = if cohort.is_some() { ScoreKind::SNorm } else { ScoreKind::Cosine };
+    let failed_files = used.iter().filter(|p| !embedded.contains_key(**p)).count();
+    let n_files = used.len();
+    let kind = scorer.kind();
     drop(voiceprints);
-    drop(files);
-    drop(embedded);
-    Ok(ScoredTrials { trials, raw, kind, files: n_files, failed_files })
+    drop(used);
+    Ok(ScoredTrials { trials, scores, kind, files: n_files, failed_files })
 }

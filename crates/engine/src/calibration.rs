@@ -24,6 +24,8 @@ pub enum ScoreKind {
     Cosine,
     /// Adaptive S-norm of the cosine against an impostor cohort.
     SNorm,
+    /// Fused log-likelihood ratio of several models (`crate::fusion`), calibrated per channel.
+    Fused,
 }
 
 impl std::fmt::Display for ScoreKind {
@@ -31,6 +33,7 @@ impl std::fmt::Display for ScoreKind {
         f.write_str(match self {
             ScoreKind::Cosine => "cosine",
             ScoreKind::SNorm => "s-norm",
+            ScoreKind::Fused => "fused",
         })
     }
 }

@@ -76,6 +76,11 @@ impl Cohort {
         self.rows.is_empty()
     }
 
+    /// The members, each a unit vector of `dim` values.
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.rows.chunks_exact(self.dim)
+    }
+
     /// Cosine of `embedding` against every cohort member.
     pub fn scores(&self, embedding: &[f32]) -> Result<Vec<f32>, EngineError> {
         if embedding.len() != self.dim {

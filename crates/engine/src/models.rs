@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::campplus::CamPlusPlus;
+use crate::fusion::{FusedEmbedder, FUSED_MODEL_ID};
 use crate::ge2e::Ge2e;
 use crate::{Embedder, EngineError};
 
@@ -49,7 +50,7 @@ impl FromStr for Model {
             .into_iter()
             .find(|m| m.id().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
-                EngineError::Weights(format!("unknown model {name:?} (known: campplus, ge2e)"))
+                EngineError::Weights(format!("unknown model {name:?} (known: campplus, ge2e, fusion)"))
             })
     }
 }
@@ -69,11 +70,24 @@ pub fn load_embedder(model: Model, models_dir: &Path) -> Result<Arc<dyn Embedder
     })
 }
 
-/// [`load_embedder`] by name (`"campplus"` or `"ge2e"`, case-insensitive).
+/// Loads both models as one [`FusedEmbedder`] (see [`crate::fusion`]).
+pub fn load_fused_embedder(models_dir: &Path) -> Result<Arc<dyn Embedder>, EngineError> {
+    let parts = Model::ALL
+        .into_iter()
+        .map(|m| load_embedder(m, models_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(FusedEmbedder::new(parts)?))
+}
+
+/// [`load_embedder`] by name (`"campplus"`, `"ge2e"`, or `"fusion"` for both fused;
+/// case-insensitive).
 pub fn load_embedder_by_name(
     name: &str,
     models_dir: &Path,
 ) -> Result<Arc<dyn Embedder>, EngineError> {
+    if name.eq_ignore_ascii_case(FUSED_MODEL_ID) {
+        return load_fused_embedder(models_dir);
+    }
     load_embedder(name.parse()?, models_dir)
 }
 

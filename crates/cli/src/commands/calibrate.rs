@@ -7,6 +7,7 @@ use clap::Args;
 use voiceprint_engine::calibration::{fit, FRAUD_RISK_THRESHOLD};
 use voiceprint_engine::cohort::Cohort;
 use voiceprint_engine::metrics::ScoreSet;
+use voiceprint_engine::scorer::Scorer;
 
 use crate::error::CliError;
 use crate::model::{Channel, ModelArgs};
@@ -35,6 +36,9 @@ pub fn run(args: CalibrateArgs) -> Result<(), CliError> {
     if args.trials.is_empty() && args.telephone_trials.is_empty() && args.scores.is_empty() {
         return Err(CliError::Usage("give at least one --trials, --telephone-trials or --scores".into()));
     }
+    if args.model.model == crate::model::ModelChoice::Fusion {
+        return Err(CliError::Usage("the fused system is calibrated per channel by `voiceprint fusion fit`".into()));
+    }
     let cohort = args.cohort.as_deref().map(Cohort::load).transpose()?;
     let kind = if cohort.is_some() { "s-norm" } else { "cosine" };
     let mut names = Vec::new();
@@ -44,8 +48,9 @@ pub fn run(args: CalibrateArgs) -> Result<(), CliError> {
             continue;
         }
         let opts = args.model.load(channel)?;
+        let scorer = Scorer::for_model(opts.model_id(), cohort.clone(), None)?;
         for path in paths {
-            let scored = score_trials(read_trials(path)?, &opts, cohort.as_ref())?;
+            let scored = score_trials(read_trials(path)?, &opts, &scorer)?;
             names.push(format!("{} ({})", path.display(), format!("{channel:?}").to_lowercase()));
             sets.push(scored.score_set()?);
         }

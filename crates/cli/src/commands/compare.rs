@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rayon::prelude::*;
-use voiceprint_engine::calibration::{Calibration, ScoreKind, AUTHENTICATION_THRESHOLD};
+use voiceprint_engine::calibration::AUTHENTICATION_THRESHOLD;
 use voiceprint_engine::cohort::Cohort;
-use voiceprint_engine::scoring::{EnrollmentSample, SNormConfig, Voiceprint};
+use voiceprint_engine::fusion::Fusion;
+use voiceprint_engine::scorer::{Scorer, TrialScore};
+use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 
 use crate::error::CliError;
 use crate::model::{Channel, ModelArgs};
@@ -27,6 +29,9 @@ pub struct CompareArgs {
     /// Impostor cohort file (from `voiceprint cohort build`) to S-normalise the score.
     #[arg(long, value_name = "FILE")]
     pub cohort: Option<PathBuf>,
+    /// Fusion file for `--model fusion` (default: the shipped one).
+    #[arg(long, value_name = "FILE")]
+    pub fusion: Option<PathBuf>,
     /// Channel applied to every file before embedding.
     #[arg(long, value_enum, default_value = "wideband")]
     pub channel: Channel,
@@ -60,14 +65,9 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
         .collect();
     let model = opts.model_id();
     let voiceprint = Voiceprint::enroll(model, &samples)?;
-    let cosine = voiceprint.score(model, &test.embedding)?;
-    let (raw, kind) = match &cohort {
-        Some(c) => (c.s_norm(model, cosine, voiceprint.values(), &test.embedding, SNormConfig::default())?, ScoreKind::SNorm),
-        None => (f64::from(cosine), ScoreKind::Cosine),
-    };
-    let calibration = Calibration::for_model(model, kind)
-        .ok_or_else(|| CliError::Failed(format!("no calibration for model {model}")))?;
-    let score = calibration.score(raw);
+    let scorer = Scorer::for_model(model, cohort, args.fusion.as_deref().map(Fusion::load).transpose()?)?;
+    let kind = scorer.kind();
+    let TrialScore { raw, score, .. } = scorer.score(&voiceprint, &test.embedding)?;
     let decision = if score >= args.threshold { "ACCEPT" } else { "REJECT" };
     let result = CompareResult {
         model,

@@ -4,20 +4,23 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use voiceprint_engine::calibration::{Calibration, AUTHENTICATION_THRESHOLD, FRAUD_RISK_THRESHOLD, TARGET_FAR_AT_90};
+use voiceprint_engine::calibration::{ScoreKind, AUTHENTICATION_THRESHOLD, FRAUD_RISK_THRESHOLD, TARGET_FAR_AT_90};
 use voiceprint_engine::cohort::Cohort;
+use voiceprint_engine::fusion::Fusion;
 use voiceprint_engine::metrics::DcfParams;
+use voiceprint_engine::scorer::Scorer;
 
 use crate::error::CliError;
 use crate::model::{Channel, ModelArgs};
-use crate::trials::{read_trials, score_trials, Label, ScoredTrials};
+use crate::trials::{embed_trial_files, read_trials, score_embedded, Label, ScoredTrials};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Trial list: `enroll[,enroll...]<TAB>test[<TAB>target|nontarget|spoof]` per line;
     /// relative paths are relative to the list's folder.
-    #[arg(long, value_name = "FILE")]
-    pub trials: PathBuf,
+    /// Repeat to evaluate several lists (one summary each, then a table).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trials: Vec<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Write every trial's scores here (TSV: enroll, test, label, raw, score).
@@ -29,9 +32,14 @@ pub struct EvalArgs {
     /// Channel applied to every file before embedding.
     #[arg(long, value_enum, default_value = "wideband")]
     pub channel: Channel,
-    /// Impostor cohort file to S-normalise scores.
+    /// Impostor cohort file to S-normalise scores (for `--model fusion`: only used when the
+    /// fusion was fitted on S-norm scores).
     #[arg(long, value_name = "FILE")]
     pub cohort: Option<PathBuf>,
+    /// Fusion file written by `voiceprint fusion fit` (for `--model fusion`; default: the
+    /// fusion shipped with the engine).
+    #[arg(long, value_name = "FILE")]
+    pub fusion: Option<PathBuf>,
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -55,7 +63,7 @@ pub struct CountermeasureSummary {
 }
 
 /// Scores each distinct target/spoof test file once and combines that with the speaker scores.
-fn countermeasure(args: &EvalArgs, dir: &std::path::Path, scored: &ScoredTrials, raw90: f64) -> Result<CountermeasureSummary, CliError> {
+fn countermeasure(args: &EvalArgs, dir: &std::path::Path, scored: &ScoredTrials) -> Result<CountermeasureSummary, CliError> {
     use rayon::prelude::*;
     let detector = voiceprint_antispoof::SpoofDetector::load_dir(dir)
         .map_err(|e| CliError::Failed(format!("loading the spoofing countermeasure: {e}")))?;
@@ -78,10 +86,10 @@ fn countermeasure(args: &EvalArgs, dir: &std::path::Path, scored: &ScoredTrials,
         let accepted: Vec<bool> = scored
             .trials
             .iter()
-            .zip(&scored.raw)
+            .zip(&scored.scores)
             .filter(|(t, r)| t.label == Some(label) && r.is_some())
             .map(|(t, r)| {
-                let sv = r.is_some_and(|r| r >= raw90);
+                let sv = r.is_some_and(|r| r.score >= AUTHENTICATION_THRESHOLD);
                 let flagged = risky.get(&t.test).copied().unwrap_or(false);
                 if refused { sv && flagged } else { sv && !(with_cm && flagged) }
             })
@@ -96,9 +104,18 @@ fn countermeasure(args: &EvalArgs, dir: &std::path::Path, scored: &ScoredTrials,
     })
 }
 
+/// EER and FRR at FAR 1 % of one model inside the fused system.
+#[derive(Debug, serde::Serialize)]
+pub struct PartSummary {
+    pub model: String,
+    pub eer: f64,
+    pub frr_at_far_1pct: f64,
+}
+
 /// Summary of one evaluation (also the `--json` output).
 #[derive(Debug, serde::Serialize)]
 pub struct EvalSummary {
+    pub trials_file: String,
     pub model: String,
     pub channel: String,
     pub score_kind: String,
@@ -118,20 +135,38 @@ pub struct EvalSummary {
     pub far_at_50: f64,
     pub frr_at_50: f64,
     pub spoof_accepted_at_90: Option<f64>,
+    /// For the fused system: each model's own numbers on the same trials.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub countermeasure: Option<CountermeasureSummary>,
 }
 
-pub fn summarise(scored: &ScoredTrials, calibration: &Calibration, model: &str, channel: Channel) -> Result<EvalSummary, CliError> {
+/// Error rates of scored trials; FAR/FRR at 90 and 50 on the calibrated scores (so a
+/// per-channel calibration is measured as calls get it).
+pub fn summarise(scored: &ScoredTrials, trials_file: &std::path::Path, model: &str, channel: Channel) -> Result<EvalSummary, CliError> {
     let set = scored.score_set()?;
     let eer = set.eer();
-    let raw90 = calibration.raw_threshold(AUTHENTICATION_THRESHOLD)?;
-    let raw50 = calibration.raw_threshold(FRAUD_RISK_THRESHOLD)?;
-    let (p90, p50) = (set.at_threshold(raw90), set.at_threshold(raw50));
-    let spoof = scored.scores_with(Label::Spoof);
+    let calibrated = scored.score_set_by(|s| s.score)?;
+    let (p90, p50) = (calibrated.at_threshold(AUTHENTICATION_THRESHOLD), calibrated.at_threshold(FRAUD_RISK_THRESHOLD));
+    let spoof: Vec<f64> = scored
+        .trials
+        .iter()
+        .zip(&scored.scores)
+        .filter(|(t, _)| t.label == Some(Label::Spoof))
+        .filter_map(|(_, s)| s.map(|s| s.score))
+        .collect();
     let spoof_accepted_at_90 = (!spoof.is_empty())
-        .then(|| spoof.iter().filter(|&&s| s >= raw90).count() as f64 / spoof.len() as f64);
+        .then(|| spoof.iter().filter(|&&s| s >= AUTHENTICATION_THRESHOLD).count() as f64 / spoof.len() as f64);
+    let mut parts = Vec::new();
+    if scored.scores.iter().flatten().all(|s| s.fusion.is_some()) && scored.kind == ScoreKind::Fused {
+        for (name, pick) in [("campplus", 0), ("ge2e", 1)] {
+            let part = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| if pick == 0 { f.campplus } else { f.ge2e }))?;
+            parts.push(PartSummary { model: name.into(), eer: part.eer().eer, frr_at_far_1pct: part.at_far(TARGET_FAR_AT_90).frr });
+        }
+    }
     Ok(EvalSummary {
+        trials_file: trials_file.display().to_string(),
         model: model.to_owned(),
         channel: format!("{channel:?}").to_lowercase(),
         score_kind: scored.kind.to_string(),
@@ -151,38 +186,65 @@ pub fn summarise(scored: &ScoredTrials, calibration: &Calibration, model: &str, 
         far_at_50: p50.far,
         frr_at_50: p50.frr,
         spoof_accepted_at_90,
+        parts,
         countermeasure: None,
     })
 }
 
 pub fn run(args: EvalArgs) -> Result<(), CliError> {
-    let trials = read_trials(&args.trials)?;
+    let lists = args.trials.iter().map(|p| read_trials(p)).collect::<Result<Vec<_>, _>>()?;
     let opts = args.model.load(args.channel)?;
     let cohort = args.cohort.as_deref().map(Cohort::load).transpose()?;
-    let scored = score_trials(trials, &opts, cohort.as_ref())?;
+    let fusion = args.fusion.as_deref().map(Fusion::load).transpose()?;
     let model = opts.model_id();
-    let calibration = Calibration::for_model(model, scored.kind)
-        .ok_or_else(|| CliError::Failed(format!("no calibration for model {model}")))?;
-
-    if let Some(path) = &args.scores {
-        write_scores(path, &scored, &calibration)?;
+    let scorer = Scorer::for_model(model, cohort, fusion)?;
+    let embedded = embed_trial_files(lists.iter().map(Vec::as_slice), &opts)?;
+    let mut summaries = Vec::new();
+    let mut sets = Vec::new();
+    let mut all_scored = Vec::new();
+    for (path, trials) in args.trials.iter().zip(lists) {
+        let scored = score_embedded(trials, &embedded, model, &scorer)?;
+        let mut summary = summarise(&scored, path, model, args.channel)?;
+        if let Some(dir) = &args.antispoof_models_dir {
+            summary.countermeasure = Some(countermeasure(&args, dir, &scored)?);
+        }
+        sets.push((format!("{} — {} ({}, {})", path.display(), model, summary.channel, summary.score_kind), scored.score_set()?));
+        summaries.push(summary);
+        all_scored.push(scored);
     }
-    let mut summary = summarise(&scored, &calibration, model, args.channel)?;
-    if let Some(dir) = &args.antispoof_models_dir {
-        let raw90 = calibration.raw_threshold(AUTHENTICATION_THRESHOLD)?;
-        summary.countermeasure = Some(countermeasure(&args, dir, &scored, raw90)?);
+    if let Some(path) = &args.scores {
+        write_scores(path, &all_scored)?;
     }
     if let Some(path) = &args.det {
-        let set = scored.score_set()?;
-        let title = format!("{} — {} ({}, {})", args.trials.display(), model, summary.channel, summary.score_kind);
-        crate::plot::write_det_png(path, &[(title.as_str(), &set)])?;
+        let curves: Vec<(&str, &voiceprint_engine::metrics::ScoreSet)> = sets.iter().map(|(t, s)| (t.as_str(), s)).collect();
+        crate::plot::write_det_png(path, &curves)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| CliError::Failed(e.to_string()))?);
+        let out = if summaries.len() == 1 { serde_json::to_string_pretty(&summaries[0]) } else { serde_json::to_string_pretty(&summaries) };
+        println!("{}", out.map_err(|e| CliError::Failed(e.to_string()))?);
     } else {
-        print_summary(&summary);
+        for s in &summaries {
+            print_summary(s);
+            println!();
+        }
+        print_table(&summaries);
     }
     Ok(())
+}
+
+/// One row per list and system: the per-condition report.
+fn print_table(summaries: &[EvalSummary]) {
+    println!("| list | system | EER | FRR @ FAR 1 % | FAR @ 90 | FRR @ 90 |");
+    println!("|---|---|---|---|---|---|");
+    for s in summaries {
+        for p in &s.parts {
+            println!("| {} | {} | {} | {} | — | — |", s.trials_file, p.model, pct(p.eer), pct(p.frr_at_far_1pct));
+        }
+        println!(
+            "| {} | {} ({}) | {} | {} | {} | {} |",
+            s.trials_file, s.model, s.score_kind, pct(s.eer), pct(s.frr_at_far_1pct), pct(s.far_at_90), pct(s.frr_at_90)
+        );
+    }
 }
 
 fn pct(x: f64) -> String {
@@ -190,6 +252,7 @@ fn pct(x: f64) -> String {
 }
 
 fn print_summary(s: &EvalSummary) {
+    println!("list             {}", s.trials_file);
     println!("model            {} ({} scores, {} channel)", s.model, s.score_kind, s.channel);
     println!(
         "trials           {} ({} target, {} nontarget, {} spoof, {} skipped)",
@@ -201,6 +264,9 @@ fn print_summary(s: &EvalSummary) {
     println!("FRR @ FAR 1 %    {}", pct(s.frr_at_far_1pct));
     println!("at score 90      FAR {}  FRR {}", pct(s.far_at_90), pct(s.frr_at_90));
     println!("at score 50      FAR {}  FRR {}", pct(s.far_at_50), pct(s.frr_at_50));
+    for p in &s.parts {
+        println!("  {:<14} EER {}  FRR @ FAR 1 % {}", p.model, pct(p.eer), pct(p.frr_at_far_1pct));
+    }
     match s.spoof_accepted_at_90 {
         Some(x) => println!("spoof accepted @ 90  {}", pct(x)),
         None => println!("spoof accepted @ 90  n/a (no spoof trials)"),
@@ -217,18 +283,21 @@ fn print_summary(s: &EvalSummary) {
     }
 }
 
-fn write_scores(path: &std::path::Path, scored: &ScoredTrials, calibration: &Calibration) -> Result<(), CliError> {
+fn write_scores(path: &std::path::Path, lists: &[ScoredTrials]) -> Result<(), CliError> {
     let file = std::fs::File::create(path).map_err(|e| CliError::io(path, e))?;
     let mut w = std::io::BufWriter::new(file);
     let io = |e| CliError::io(path, e);
-    writeln!(w, "# enroll\ttest\tlabel\traw_{}\tscore", scored.kind).map_err(io)?;
-    for (t, raw) in scored.trials.iter().zip(&scored.raw) {
-        let label = t.label.map_or("-", Label::as_str);
-        match raw {
-            Some(r) => writeln!(w, "{}\t{}\t{}\t{:.6}\t{:.2}", t.enroll_field, t.test_field, label, r, calibration.score(*r)),
-            None => writeln!(w, "{}\t{}\t{}\tNA\tNA", t.enroll_field, t.test_field, label),
+    let kind = lists.first().map_or(ScoreKind::Cosine, |l| l.kind);
+    writeln!(w, "# enroll\ttest\tlabel\traw_{kind}\tscore").map_err(io)?;
+    for scored in lists {
+        for (t, s) in scored.trials.iter().zip(&scored.scores) {
+            let label = t.label.map_or("-", Label::as_str);
+            match s {
+                Some(s) => writeln!(w, "{}\t{}\t{}\t{:.6}\t{:.2}", t.enroll_field, t.test_field, label, s.raw, s.score),
+                None => writeln!(w, "{}\t{}\t{}\tNA\tNA", t.enroll_field, t.test_field, label),
+            }
+            .map_err(io)?;
         }
-        .map_err(io)?;
     }
     w.flush().map_err(io)
 }

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod embed;
 pub mod eval;
 pub mod flow;
+pub mod fusion;
 pub mod jobs;
 pub mod serve;
 pub mod spoof;

@@ -1,0 +1,552 @@
+//! Fusion of several speaker models into one score whose weights depend on the call's
+//! measured channel, and a 0–100 calibration per channel.
+//!
+//! Why: CAM++ is far better than GE2E on wideband speech, but on 8 kHz telephone audio
+//! the two are about level and their errors differ, so a weighted sum beats either — with
+//! weights that must change with the channel. The session never has to say which channel
+//! it is on: the [`FusedEmbedder`] *measures* the bandwidth of the audio it embeds and
+//! carries that measurement inside the embedding, so voiceprints (averages of embeddings)
+//! and live tests both know their channel, through storage and streaming unchanged.
+//!
+//! Fused embedding layout (all parts scaled by `1/√3`, so the vector has unit norm and the
+//! net-speech-weighted averaging of [`crate::scoring::Voiceprint`] averages each part):
+//! `[CAM++ unit vector (192) | GE2E unit vector (256) | cos θ, sin θ]` with
+//! `θ = narrowband · π/2`, `narrowband` ∈ [0, 1] from [`narrowband_degree`]. Averaging
+//! keeps the angle meaningful: an enrollment of half wideband, half telephone speech
+//! reads back as 0.5.
+//!
+//! Score: per model, the cosine of the parts (or its adaptive S-norm against a cohort of
+//! fused embeddings, see [`crate::cohort`]); then `w · features` with the features of
+//! [`FusionFeatures::vector`] (each model's score alone, times the test's narrowband
+//! degree, and times the enrollment/test channel mismatch); weights fitted by
+//! [`fit_logistic`] (prior-weighted logistic regression) with `voiceprint fusion fit`.
+//! The fused score is a log-likelihood ratio; [`Fusion::calibration_for`] maps it to 0–100
+//! with anchors fitted per channel, so that 90 holds FAR ≤ 1 % on wideband and telephone
+//! audio alike.
+
+use std::sync::Arc;
+
+use realfft::RealFftPlanner;
+use serde::{Deserialize, Serialize};
+
+use crate::calibration::Calibration;
+use crate::cohort::Cohort;
+use crate::scoring::{cosine, l2_normalized, SNormConfig};
+use crate::{Embedder, EngineError, ModelId};
+
+/// Model id of fused embeddings and voiceprints.
+pub const FUSED_MODEL_ID: ModelId = "fusion";
+/// The part models, in layout order.
+pub const PART_MODELS: [ModelId; 2] = ["campplus", "ge2e"];
+const PART_DIMS: [usize; 2] = [192, 256];
+/// Fused embedding dimension: the parts plus the two channel dimensions.
+pub const FUSED_DIM: usize = PART_DIMS[0] + PART_DIMS[1] + 2;
+const PART_SCALE: f32 = 0.577_350_26; // 1/√3
+
+/// High-band (4.3–7.5 kHz) to speech-band (0.3–3.4 kHz) energy ratio, in dB, of 16 kHz
+/// samples. Wideband speech sits around −10…−30 dB; audio that went through an 8 kHz
+/// channel has nothing above 4 kHz but resampler leakage, far below −50 dB.
+pub fn high_band_ratio_db(samples_16k: &[f32]) -> f64 {
+    const N: usize = 512;
+    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N);
+    let (mut input, mut spectrum) = (fft.make_input_vec(), fft.make_output_vec());
+    let bin_hz = 16_000.0 / N as f64;
+    let band = |lo: f64, hi: f64| (lo / bin_hz).round() as usize..=(hi / bin_hz).round() as usize;
+    let (speech_band, high_band) = (band(300.0, 3400.0), band(4300.0, 7500.0));
+    // Hann window: without one, leakage of the strong low band alone reads about −30 dB.
+    let window: Vec<f32> =
+        (0..N).map(|i| (std::f32::consts::PI * i as f32 / N as f32).sin().powi(2)).collect();
+    let (mut speech, mut high) = (0f64, 0f64);
+    for frame in samples_16k.chunks_exact(N) {
+        for ((x, s), w) in input.iter_mut().zip(frame).zip(&window) {
+            *x = s * w;
+        }
+        if fft.process(&mut input, &mut spectrum).is_err() {
+            continue;
+        }
+        let power = |i: usize| f64::from(spectrum[i].norm_sqr());
+        speech += speech_band.clone().map(power).sum::<f64>();
+        high += high_band.clone().map(power).sum::<f64>();
+    }
+    if speech <= 0.0 {
+        return 0.0; // silence or too short: no evidence of a narrow channel
+    }
+    10.0 * ((high + 1e-12 * speech) / speech).log10()
+}
+
+/// Ratio (dB) below which audio counts as fully narrowband; see [`narrowband_degree`].
+const NARROWBAND_RATIO_DB: f64 = -45.0;
+/// Ratio (dB) above which audio counts as fully wideband.
+const WIDEBAND_RATIO_DB: f64 = -35.0;
+
+/// How narrowband (telephone-like) audio is: 1 for an 8 kHz channel, 0 for wideband,
+/// linear in between (measured, see docs/CALIBRATION.md).
+pub fn narrowband_degree(samples_16k: &[f32]) -> f64 {
+    let r = high_band_ratio_db(samples_16k);
+    ((WIDEBAND_RATIO_DB - r) / (WIDEBAND_RATIO_DB - NARROWBAND_RATIO_DB)).clamp(0.0, 1.0)
+}
+
+/// Runs every part model on the same speech and lays their embeddings out with the
+/// measured channel (module docs).
+pub struct FusedEmbedder {
+    parts: Vec<Arc<dyn Embedder>>,
+}
+
+impl FusedEmbedder {
+    /// `parts` must be CAM++ then GE2E.
+    pub fn new(parts: Vec<Arc<dyn Embedder>>) -> Result<Self, EngineError> {
+        let ids: Vec<&str> = parts.iter().map(|p| p.model_id()).collect();
+        let dims: Vec<usize> = parts.iter().map(|p| p.dim()).collect();
+        if ids != PART_MODELS || dims != PART_DIMS {
+            return Err(EngineError::Weights(format!(
+                "fusion needs models {PART_MODELS:?} with dimensions {PART_DIMS:?}, got {ids:?} {dims:?}"
+            )));
+        }
+        Ok(Self { parts })
+    }
+}
+
+impl Embedder for FusedEmbedder {
+    fn model_id(&self) -> ModelId {
+        FUSED_MODEL_ID
+    }
+
+    fn dim(&self) -> usize {
+        FUSED_DIM
+    }
+
+    fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
+        let mut out = Vec::with_capacity(FUSED_DIM);
+        for part in &self.parts {
+            out.extend(l2_normalized(&part.embed(samples_16k)?)?.into_iter().map(|x| x * PART_SCALE));
+        }
+        let theta = narrowband_degree(samples_16k) * std::f64::consts::FRAC_PI_2;
+        out.push(theta.cos() as f32 * PART_SCALE);
+        out.push(theta.sin() as f32 * PART_SCALE);
+        Ok(out)
+    }
+}
+
+/// A fused embedding (or voiceprint vector) split into its parts.
+#[derive(Debug, Clone, Copy)]
+pub struct FusedParts<'a> {
+    pub campplus: &'a [f32],
+    pub ge2e: &'a [f32],
+    /// Measured narrowband degree in [0, 1].
+    pub narrowband: f64,
+}
+
+impl<'a> FusedParts<'a> {
+    pub fn split(vector: &'a [f32]) -> Result<Self, EngineError> {
+        if vector.len() != FUSED_DIM {
+            return Err(EngineError::DimensionMismatch { expected: FUSED_DIM, got: vector.len() });
+        }
+        let (campplus, rest) = vector.split_at(PART_DIMS[0]);
+        let (ge2e, channel) = rest.split_at(PART_DIMS[1]);
+        let theta = f64::from(channel[1]).atan2(f64::from(channel[0]));
+        Ok(Self { campplus, ge2e, narrowband: (theta / std::f64::consts::FRAC_PI_2).clamp(0.0, 1.0) })
+    }
+
+    fn part(&self, index: usize) -> &'a [f32] {
+        if index == 0 { self.campplus } else { self.ge2e }
+    }
+}
+
+/// Per-trial inputs of the fusion: each model's (normalised) score and the channels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionFeatures {
+    pub campplus: f64,
+    pub ge2e: f64,
+    pub enroll_narrowband: f64,
+    pub test_narrowband: f64,
+}
+
+/// Number of fusion weights (length of [`FusionFeatures::vector`]).
+pub const FEATURES: usize = 9;
+/// Names of the features, in order (the fusion file lists weights by these names).
+pub const FEATURE_NAMES: [&str; FEATURES] = [
+    "bias",
+    "campplus",
+    "ge2e",
+    "narrowband",
+    "narrowband*campplus",
+    "narrowband*ge2e",
+    "mismatch",
+    "mismatch*campplus",
+    "mismatch*ge2e",
+];
+
+/// The channel condition a trial is calibrated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelCondition {
+    Wideband = 0,
+    Narrowband = 1,
+    CrossChannel = 2,
+}
+
+impl ChannelCondition {
+    pub const ALL: [ChannelCondition; 3] =
+        [ChannelCondition::Wideband, ChannelCondition::Narrowband, ChannelCondition::CrossChannel];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelCondition::Wideband => "wideband",
+            ChannelCondition::Narrowband => "narrowband",
+            ChannelCondition::CrossChannel => "cross-channel",
+        }
+    }
+}
+
+impl FusionFeatures {
+    /// Cross-channel when enrollment and test differ by half the scale or more; otherwise
+    /// the test's channel.
+    pub fn condition(&self) -> ChannelCondition {
+        if (self.enroll_narrowband - self.test_narrowband).abs() >= 0.5 {
+            ChannelCondition::CrossChannel
+        } else if self.test_narrowband >= 0.5 {
+            ChannelCondition::Narrowband
+        } else {
+            ChannelCondition::Wideband
+        }
+    }
+
+    /// `[1, c, g, nb, nb·c, nb·g, mm, mm·c, mm·g]`: nb is the test's narrowband degree and
+    /// mm the enrollment/test channel mismatch, so each channel gets its own affine map.
+    pub fn vector(&self) -> [f64; FEATURES] {
+        let (c, g, nb) = (self.campplus, self.ge2e, self.test_narrowband);
+        let mm = (self.enroll_narrowband - self.test_narrowband).abs();
+        [1.0, c, g, nb, nb * c, nb * g, mm, mm * c, mm * g]
+    }
+}
+
+/// Which per-model score the fusion consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartScore {
+    Cosine,
+    SNorm,
+}
+
+/// Fusion weights and per-channel calibration, as stored in a fusion file (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    /// Per-model score the weights were fitted on.
+    pub part_score: PartScore,
+    /// `FEATURE_NAMES[i]` → weight.
+    pub weights: Vec<(String, f64)>,
+    /// Fused score → 0–100 when enrollment and test are both wideband.
+    pub wideband: Anchors,
+    /// … both narrowband (telephone).
+    pub narrowband: Anchors,
+    /// … on different channels (e.g. enrolled on a wideband app, tested on a call).
+    pub cross_channel: Anchors,
+    /// Where the numbers came from (free text written by `voiceprint fusion fit`).
+    #[serde(default)]
+    pub fitted_on: Vec<String>,
+}
+
+/// Calibration anchors in a fusion file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Anchors {
+    pub raw_at_50: f64,
+    pub raw_at_90: f64,
+}
+
+impl From<Calibration> for Anchors {
+    fn from(c: Calibration) -> Self {
+        Self { raw_at_50: c.raw_at_50, raw_at_90: c.raw_at_90 }
+    }
+}
+
+/// The fusion shipped with the engine (fitted with `voiceprint fusion fit`, see
+/// docs/CALIBRATION.md).
+const DEFAULT_FUSION_JSON: &str = include_str!("../fusion-default.json");
+
+impl Fusion {
+    /// The shipped fusion.
+    pub fn default_fusion() -> Self {
+        Self::from_json(DEFAULT_FUSION_JSON).expect("the shipped fusion file is valid")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, EngineError> {
+        let f: Fusion = serde_json::from_str(text).map_err(|e| EngineError::Calibration(format!("fusion file: {e}")))?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("fusion serialises")
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self, EngineError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::Calibration(format!("reading {}: {e}", path.display())))?;
+        Self::from_json(&text)
+    }
+
+    fn validate(&self) -> Result<(), EngineError> {
+        let names: Vec<&str> = self.weights.iter().map(|(n, _)| n.as_str()).collect();
+        if names != FEATURE_NAMES {
+            return Err(EngineError::Calibration(format!("fusion weights must be {FEATURE_NAMES:?}, got {names:?}")));
+        }
+        if self.weights.iter().any(|(_, w)| !w.is_finite()) {
+            return Err(EngineError::Calibration("fusion weights must be finite".into()));
+        }
+        Calibration::new(self.wideband.raw_at_50, self.wideband.raw_at_90)?;
+        Calibration::new(self.narrowband.raw_at_50, self.narrowband.raw_at_90)?;
+        Calibration::new(self.cross_channel.raw_at_50, self.cross_channel.raw_at_90)?;
+        Ok(())
+    }
+
+    /// Builds a fusion from fitted weights and anchors.
+    pub fn new(
+        part_score: PartScore,
+        weights: [f64; FEATURES],
+        calibrations: [Calibration; 3],
+        fitted_on: Vec<String>,
+    ) -> Self {
+        Self {
+            part_score,
+            weights: FEATURE_NAMES.iter().zip(weights).map(|(n, w)| ((*n).to_owned(), w)).collect(),
+            wideband: calibrations[ChannelCondition::Wideband as usize].into(),
+            narrowband: calibrations[ChannelCondition::Narrowband as usize].into(),
+            cross_channel: calibrations[ChannelCondition::CrossChannel as usize].into(),
+            fitted_on,
+        }
+    }
+
+    /// Fused log-likelihood-ratio score of one trial.
+    pub fn fused_score(&self, features: &FusionFeatures) -> f64 {
+        self.weights.iter().zip(features.vector()).map(|((_, w), x)| w * x).sum()
+    }
+
+    /// The 0–100 map for a trial's channel condition.
+    pub fn calibration_for(&self, condition: ChannelCondition) -> Calibration {
+        let a = match condition {
+            ChannelCondition::Wideband => self.wideband,
+            ChannelCondition::Narrowband => self.narrowband,
+            ChannelCondition::CrossChannel => self.cross_channel,
+        };
+        Calibration { raw_at_50: a.raw_at_50, raw_at_90: a.raw_at_90 }
+    }
+
+    /// Per-model scores and channels of a voiceprint vector against a test embedding,
+    /// both fused; S-norm against `cohort` when the fusion was fitted on S-norm scores.
+    pub fn features(&self, enroll: &[f32], test: &[f32], cohort: Option<&Cohort>) -> Result<FusionFeatures, EngineError> {
+        part_features(self.part_score, enroll, test, cohort)
+    }
+
+    /// Calibrated 0–100 score of a fused voiceprint vector against a fused test embedding.
+    pub fn score(&self, enroll: &[f32], test: &[f32], cohort: Option<&Cohort>) -> Result<f64, EngineError> {
+        let f = self.features(enroll, test, cohort)?;
+        Ok(self.calibration_for(f.condition()).score(self.fused_score(&f)))
+    }
+}
+
+/// Per-model scores of two fused vectors (see [`Fusion::features`]).
+pub fn part_features(
+    kind: PartScore,
+    enroll: &[f32],
+    test: &[f32],
+    cohort: Option<&Cohort>,
+) -> Result<FusionFeatures, EngineError> {
+    let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
+    let mut scores = [0f64; 2];
+    for (i, score) in scores.iter_mut().enumerate() {
+        let raw = cosine(e.part(i), t.part(i))?;
+        *score = match (kind, cohort) {
+            (PartScore::Cosine, _) => f64::from(raw),
+            (PartScore::SNorm, Some(c)) => {
+                let (ec, tc) = c.part_scores(i, enroll, test)?;
+                crate::scoring::adaptive_s_norm(raw, &ec, &tc, SNormConfig::default())?
+            }
+            (PartScore::SNorm, None) => {
+                return Err(EngineError::Cohort("this fusion scores S-normed parts and needs a cohort".into()))
+            }
+        };
+    }
+    Ok(FusionFeatures { campplus: scores[0], ge2e: scores[1], enroll_narrowband: e.narrowband, test_narrowband: t.narrowband })
+}
+
+impl Cohort {
+    /// Cosines of part `index` of two fused vectors against the same part of every member
+    /// (the cohort must hold fused embeddings).
+    pub fn part_scores(&self, index: usize, enroll: &[f32], test: &[f32]) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
+        if self.model() != FUSED_MODEL_ID {
+            return Err(EngineError::ModelMismatch { expected: FUSED_MODEL_ID.into(), got: self.model().into() });
+        }
+        let range = if index == 0 { 0..PART_DIMS[0] } else { PART_DIMS[0]..PART_DIMS[0] + PART_DIMS[1] };
+        let score = |v: &[f32]| -> Result<Vec<f32>, EngineError> {
+            let q = l2_normalized(&v[range.clone()])?;
+            Ok(self.rows().map(|row| {
+                let r = &row[range.clone()];
+                // Rows are unit-norm as a whole; each part carries 1/√3 of it.
+                r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / PART_SCALE
+            }).collect())
+        };
+        Ok((score(enroll)?, score(test)?))
+    }
+}
+
+/// One development trial for fitting: features, label, and the list it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct FitTrial {
+    pub features: FusionFeatures,
+    pub target: bool,
+    pub list: usize,
+}
+
+/// Prior-weighted logistic regression (Newton–Raphson, L2 penalty `l2` on all but the
+/// bias): every list weighs the same and, within a list, targets and non-targets each
+/// weigh half, so neither a big list nor the many non-targets dominate. Deterministic.
+pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], EngineError> {
+    let lists = trials.iter().map(|t| t.list + 1).max().unwrap_or(0);
+    let mut counts = vec![[0usize; 2]; lists];
+    for t in trials {
+        counts[t.list][usize::from(t.target)] += 1;
+    }
+    let used = counts.iter().filter(|c| c[0] > 0 && c[1] > 0).count();
+    if used == 0 {
+        return Err(EngineError::Calibration("fusion fit needs target and non-target trials".into()));
+    }
+    let weight = |t: &FitTrial| {
+        let c = counts[t.list];
+        if c[0] == 0 || c[1] == 0 { 0.0 } else { 0.5 / (used as f64 * c[usize::from(t.target)] as f64) }
+    };
+    let mut w = [0f64; FEATURES];
+    for _ in 0..50 {
+        let mut grad = [0f64; FEATURES];
+        let mut hess = [[0f64; FEATURES]; FEATURES];
+        for t in trials {
+            let x = t.features.vector();
+            let z: f64 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let y = if t.target { 1.0 } else { 0.0 };
+            let a = weight(t);
+            for i in 0..FEATURES {
+                grad[i] += a * (p - y) * x[i];
+                for j in 0..FEATURES {
+                    hess[i][j] += a * p * (1.0 - p) * x[i] * x[j];
+                }
+            }
+        }
+        for i in 1..FEATURES {
+            grad[i] += l2 * w[i];
+            hess[i][i] += l2;
+        }
+        hess[0][0] += 1e-9;
+        let step = solve(hess, grad).ok_or_else(|| EngineError::Calibration("fusion fit: singular system".into()))?;
+        let mut max_step = 0f64;
+        for i in 0..FEATURES {
+            w[i] -= step[i];
+            max_step = max_step.max(step[i].abs());
+        }
+        if max_step < 1e-9 {
+            break;
+        }
+    }
+    if w.iter().any(|x| !x.is_finite()) {
+        return Err(EngineError::Calibration("fusion fit diverged".into()));
+    }
+    Ok(w)
+}
+
+/// Gaussian elimination with partial pivoting.
+fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[f64; FEATURES]> {
+    for col in 0..FEATURES {
+        let pivot = (col..FEATURES).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-15 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..FEATURES {
+            let f = a[row][col] / a[col][col];
+            for k in col..FEATURES {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = [0f64; FEATURES];
+    for row in (0..FEATURES).rev() {
+        let s: f64 = (row + 1..FEATURES).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_fusion_file_parses() {
+        let f = Fusion::default_fusion();
+        assert_eq!(f.weights.len(), FEATURES);
+        assert_eq!(Fusion::from_json(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn a_fusion_file_with_wrong_weight_names_is_refused() {
+        let mut f = Fusion::default_fusion();
+        f.weights[1].0 = "ecapa".into();
+        assert!(Fusion::from_json(&f.to_json()).is_err());
+        assert!(Fusion::from_json("{").is_err());
+    }
+
+    #[test]
+    fn a_white_noise_band_limited_to_4_khz_reads_as_narrowband() {
+        // Deterministic noise: full band vs the same through a crude 8 kHz channel
+        // (decimate by 2 with a moving average, then repeat each sample).
+        let mut state = 12345u32;
+        let noise: Vec<f32> = (0..16_000)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect();
+        assert!(narrowband_degree(&noise) < 0.01, "{}", high_band_ratio_db(&noise));
+        let narrow = voiceprint_audio::simulate_telephone_channel(&noise);
+        assert!(narrowband_degree(&narrow) > 0.99, "{}", high_band_ratio_db(&narrow));
+        assert_eq!(narrowband_degree(&[0.0; 4000]), 0.0);
+    }
+
+    #[test]
+    fn fused_parts_round_trip_the_channel_angle() {
+        let mut v = vec![0f32; FUSED_DIM];
+        v[0] = PART_SCALE;
+        v[192] = PART_SCALE;
+        let theta = 0.3 * std::f64::consts::FRAC_PI_2;
+        v[448] = (theta.cos() as f32) * PART_SCALE;
+        v[449] = (theta.sin() as f32) * PART_SCALE;
+        let p = FusedParts::split(&v).unwrap();
+        assert!((p.narrowband - 0.3).abs() < 1e-5);
+        assert!(FusedParts::split(&v[..100]).is_err());
+    }
+
+    #[test]
+    fn logistic_fit_weights_the_informative_model_and_separates_the_classes() {
+        // campplus separates the classes, ge2e is noise: the fit must lean on campplus.
+        let mut trials = Vec::new();
+        let mut state = 7u32;
+        let mut rnd = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5
+        };
+        for i in 0..2000 {
+            let target = i % 10 == 0;
+            let c = if target { 0.8 } else { 0.3 } + 0.2 * rnd();
+            let g = 0.5 + 0.4 * rnd();
+            let f = FusionFeatures { campplus: c, ge2e: g, enroll_narrowband: 0.0, test_narrowband: 0.0 };
+            trials.push(FitTrial { features: f, target, list: 0 });
+        }
+        let w = fit_logistic(&trials, 1e-3).unwrap();
+        assert!(w[1] > 5.0 * w[2].abs(), "{w:?}");
+        let fused = |t: &FitTrial| w.iter().zip(t.features.vector()).map(|(a, b)| a * b).sum::<f64>();
+        let min_target = trials.iter().filter(|t| t.target).map(fused).fold(f64::INFINITY, f64::min);
+        let max_non = trials.iter().filter(|t| !t.target).map(fused).fold(f64::NEG_INFINITY, f64::max);
+        assert!(min_target > max_non);
+        assert!(fit_logistic(&trials[1..10], 1e-3).is_err(), "no targets in the list");
+    }
+}
