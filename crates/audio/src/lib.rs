@@ -28,8 +28,8 @@ pub use decode::{
     decode_bytes, DecodeOptions, DecodedAudio, RawEncoding, RawFormat, MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
 };
-pub use quality::{measure_quality, AudioQuality};
 pub use g711::{alaw_to_linear, linear_to_alaw, linear_to_mulaw, mulaw_to_linear};
+pub use quality::{measure_quality, AudioQuality};
 pub use resample::resample;
 pub use stream::StreamingFrontEnd;
 pub use vad::{detect_speech, net_speech_seconds, speech_only, StreamingVad, VAD_FRAME};

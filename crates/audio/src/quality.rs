@@ -4,10 +4,11 @@
 //! clipped; this module only measures. Nothing here judges.
 //!
 //! - **SNR**: 20 ms frames of the 16 kHz signal are split by the VAD's speech ranges.
-//!   Speech level = median power of the frames inside speech; noise level = median
-//!   power of the frames wholly outside it (robust to the decays at segment edges).
-//!   When there is no such frame (speech from end to end), the noise floor is the mean
-//!   power of the quietest 10 % of all frames. The noise power is subtracted from the
+//!   Speech level = mean power of the frames inside speech (the active speech level);
+//!   noise level = mean power of the quieter half of the frames wholly outside it
+//!   (robust to breaths and the decays at segment edges, which the VAD leaves
+//!   outside). When there is no such frame (speech from end to end), the noise floor
+//!   is the mean power of the quietest 10 % of all frames. The noise power is subtracted from the
 //!   speech level (speech frames hold both), so a sine in white noise of known level
 //!   reads its true SNR. Digital silence is floored at -100 dBFS and the result capped
 //!   at [`MAX_SNR_DB`].
@@ -22,8 +23,10 @@ use std::ops::Range;
 
 use crate::vad::{net_speech_seconds, VAD_FRAME};
 
-/// Level at or above which a sample may be clipped (full scale is 1.0).
-pub const CLIP_LEVEL: f32 = 0.99;
+/// Level at or above which a sample may be clipped. Full scale is 1.0 for PCM and
+/// float, but G.711's largest code decodes to 0.980 (μ-law) / 0.984 (A-law), so the
+/// level sits just below both; flatness (not level alone) makes a sample clipped.
+pub const CLIP_LEVEL: f32 = 0.97;
 /// Consecutive samples at the clip level that make a flat top.
 pub const CLIP_RUN: usize = 3;
 /// Largest spread of the samples of a flat top.
@@ -105,18 +108,19 @@ pub fn clipped_fraction(samples: &[f32]) -> f64 {
 }
 
 fn frame_power(frame: &[f32]) -> f64 {
-    let p = frame.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / frame.len() as f64;
+    let p = frame
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        / frame.len() as f64;
     p.max(POWER_FLOOR)
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+/// Mean of the quietest `share` of `powers` (at least one).
+fn quietest_mean(powers: &mut [f64], share: f64) -> f64 {
+    powers.sort_by(f64::total_cmp);
+    let n = ((powers.len() as f64 * share).ceil() as usize).clamp(1, powers.len());
+    powers[..n].iter().sum::<f64>() / n as f64
 }
 
 /// SNR in dB of 16 kHz `samples` whose speech is `speech` (see the module docs).
@@ -144,13 +148,11 @@ pub fn snr_db(samples: &[f32], speech: &[Range<usize>]) -> f64 {
         return 0.0;
     }
     let noise = if outside.is_empty() {
-        all.sort_by(f64::total_cmp);
-        let quietest = all.len().div_ceil(10);
-        all[..quietest].iter().sum::<f64>() / quietest as f64
+        quietest_mean(&mut all, 0.1)
     } else {
-        median(&mut outside)
+        quietest_mean(&mut outside, 0.5)
     };
-    let speech_level = median(&mut in_speech);
+    let speech_level = in_speech.iter().sum::<f64>() / in_speech.len() as f64;
     let signal = (speech_level - noise).max(POWER_FLOOR);
     (10.0 * (signal / noise).log10()).clamp(-MAX_SNR_DB, MAX_SNR_DB)
 }
@@ -158,6 +160,11 @@ pub fn snr_db(samples: &[f32], speech: &[Range<usize>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One speech range.
+    fn one(r: Range<usize>) -> Vec<Range<usize>> {
+        vec![r]
+    }
 
     /// Deterministic uniform noise in [-1, 1) (xorshift), power 1/3.
     fn noise(n: usize, seed: u64) -> Vec<f32> {
@@ -188,7 +195,7 @@ mod tests {
         for (i, s) in sine(32_000, 440.0, amplitude).into_iter().enumerate() {
             x[16_000 + i] += s;
         }
-        (x, vec![16_000..48_000])
+        (x, one(16_000..48_000))
     }
 
     #[test]
@@ -214,7 +221,7 @@ mod tests {
                 *v += tone[i];
             }
         }
-        let got = snr_db(&x, &[0..x.len()]);
+        let got = snr_db(&x, &one(0..x.len()));
         assert!((got - 20.0).abs() < 2.0, "{got:.1}");
     }
 
@@ -223,7 +230,7 @@ mod tests {
         let mut x = vec![0.0f32; 16_000];
         x.extend(sine(16_000, 300.0, 0.3));
         x.extend(vec![0.0f32; 16_000]);
-        let got = snr_db(&x, &[16_000..32_000]);
+        let got = snr_db(&x, &one(16_000..32_000));
         assert!(got > 60.0, "{got}");
     }
 
@@ -242,7 +249,7 @@ mod tests {
 
     #[test]
     fn loud_but_unclipped_peaks_are_not_clipping() {
-        // Peaks at 0.995 touch the clip level but are not flat.
+        // Peaks at 0.995 pass the clip level but are not flat.
         let loud = sine(32_000, 220.0, 0.995);
         assert!(loud.iter().any(|v| v.abs() >= CLIP_LEVEL));
         assert_eq!(clipped_fraction(&loud), 0.0);
@@ -256,10 +263,29 @@ mod tests {
     }
 
     #[test]
+    fn clipped_mulaw_reads_as_clipped() {
+        // μ-law's largest code decodes to 0.980: a clipped μ-law stream is flat there.
+        let top = f32::from(crate::mulaw_to_linear(crate::linear_to_mulaw(i16::MAX))) / 32_768.0;
+        assert!(top > CLIP_LEVEL && top < 0.99, "{top}");
+        let coded: Vec<f32> = sine(32_000, 220.0, 3.0)
+            .into_iter()
+            .map(|v| {
+                let pcm = (v.clamp(-1.0, 1.0) * 32_767.0) as i16;
+                f32::from(crate::mulaw_to_linear(crate::linear_to_mulaw(pcm))) / 32_768.0
+            })
+            .collect();
+        assert!(
+            clipped_fraction(&coded) > 0.7,
+            "{}",
+            clipped_fraction(&coded)
+        );
+    }
+
+    #[test]
     fn measure_quality_relates_clipping_to_speech() {
         let mut x = vec![0.0f32; 16_000];
         x.extend(sine(16_000, 220.0, 0.3));
-        let q = measure_quality(&x, &[16_000..32_000], 1_600, 16_000);
+        let q = measure_quality(&x, &one(16_000..32_000), 1_600, 16_000);
         assert!((q.net_speech_seconds - 1.0).abs() < 1e-9);
         assert!((q.clipped_fraction - 0.1).abs() < 1e-9);
         assert!(q.snr_db > 60.0);

@@ -36,6 +36,8 @@ pub struct StreamingFrontEnd {
     samples_16k: Vec<f32>,
     vad: StreamingVad,
     finished: bool,
+    /// Decoded samples in flat tops at full scale (clipping), counted per push.
+    clipped_samples: usize,
 }
 
 /// y[n] = x[n] - x[n-1] + R·y[n-1] with R chosen for a ~0.5 Hz cut-off at the source rate.
@@ -109,6 +111,7 @@ impl StreamingFrontEnd {
             samples_16k: Vec::new(),
             vad: StreamingVad::new(),
             finished: false,
+            clipped_samples: 0,
         })
     }
 
@@ -145,6 +148,7 @@ impl StreamingFrontEnd {
         let decoded = decode_bytes(&self.partial_bytes[..whole], &options)?;
         self.partial_bytes.drain(..whole);
         self.source_frames += frames;
+        self.clipped_samples += crate::quality::count_clipped_samples(&decoded.samples);
         let dc = &mut self.dc;
         self.pending
             .extend(decoded.samples.iter().map(|&x| dc.process(x)));
@@ -227,6 +231,17 @@ impl StreamingFrontEnd {
     /// Net speech so far, in seconds.
     pub fn net_speech_seconds(&self) -> f64 {
         self.vad.net_speech_seconds()
+    }
+
+    /// Net speech, SNR and clipping of the stream so far ([`crate::quality`]).
+    /// Clipping runs that straddle two pushes are counted in parts.
+    pub fn quality(&self) -> crate::AudioQuality {
+        crate::measure_quality(
+            &self.samples_16k,
+            &self.speech(),
+            self.clipped_samples,
+            self.format.sample_rate,
+        )
     }
 }
 

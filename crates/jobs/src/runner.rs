@@ -33,6 +33,10 @@ use voiceprint_voiceid::jobs::{
     job_is_unfinished, JOB_COMPLETED, JOB_COMPLETED_WITH_ERRORS, JOB_FAILED, JOB_IN_PROGRESS,
     JOB_SUBMITTED,
 };
+use voiceprint_voiceid::quality::{
+    assess, flags, measure_voice_consistency, rejection, EnrollmentQualitySettings, QualityAction,
+    QualityReason, RecordingQuality,
+};
 use voiceprint_voiceid::types::{FailureDetails, Job, ListRequest, SpeakerRequest, SpeakerStatus};
 use voiceprint_voiceid::{
     Biometrics, DuplicateRegistrationAction, EnrollmentOutcome, Error as VoiceIdError,
@@ -202,7 +206,9 @@ enum RunEnd {
 /// A request's audio turned into a voiceprint (with the highest voice-spoofing
 /// risk of its recordings, when the countermeasure ran), or the error for the
 /// output file.
-type Prepared = std::result::Result<(Voiceprint, Option<u8>), OutputError>;
+/// The voiceprint, the highest spoofing risk, and the enrollment-quality reasons
+/// the domain flags (not rejects).
+type Prepared = std::result::Result<(Voiceprint, Option<u8>, Vec<QualityReason>), OutputError>;
 
 /// Settings of one job, decoded from its stored record.
 struct JobSettings {
@@ -213,6 +219,8 @@ struct JobSettings {
     watchlists: Vec<String>,
     duplicate: DuplicateRegistrationAction,
     similarity_threshold: u8,
+    /// Speaker enrollment: the domain's enrollment-quality checks (issue 9).
+    quality: Option<EnrollmentQualitySettings>,
 }
 
 fn clamp_score(v: Option<i64>, default: u8) -> u8 {
@@ -244,6 +252,7 @@ impl JobSettings {
                 registration.and_then(|r| r.fraudster_similarity_threshold),
                 config.default_fraudster_similarity_threshold,
             ),
+            quality: None,
         }
     }
 }
@@ -409,10 +418,17 @@ impl Ctx {
             Err(e) => return self.fail_job(job_ref, &e),
         };
         drop(manifest);
-        let settings = JobSettings::from_job(&job, &self.config);
+        let mut settings = JobSettings::from_job(&job, &self.config);
+        if job_ref.kind == JobKind::SpeakerEnrollment {
+            settings.quality = match self.service.engine_settings(&job_ref.domain_id) {
+                Ok(engine) => Some(engine.enrollment_quality),
+                Err(e) => return self.fail_job(job_ref, &JobError::from(e)),
+            };
+        }
         // The countermeasure is costly: run it only where its answer can refuse an
         // enrollment (FraudDetectionAction FAIL).
         let score_spoofing = job_ref.kind == JobKind::SpeakerEnrollment && settings.fraud_fail;
+        let quality = settings.quality.as_ref();
 
         // What earlier runs of this job already did.
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; entries.len()];
@@ -525,7 +541,9 @@ impl Ctx {
                         return;
                     }
                     let prepared = match &entries[pending[k]] {
-                        ManifestEntry::Valid(req) => self.prepare(req, biometrics, score_spoofing),
+                        ManifestEntry::Valid(req) => {
+                            self.prepare(req, biometrics, score_spoofing, quality)
+                        }
                         // Nothing to prepare: the commit loop writes its error.
                         ManifestEntry::Invalid {
                             request_id,
@@ -646,9 +664,13 @@ impl Ctx {
         req: &ManifestRequest,
         biometrics: &Biometrics,
         score_spoofing: bool,
+        quality: Option<&EnrollmentQualitySettings>,
     ) -> Prepared {
         let fail = |e: JobError| output_error(&req.request_id, &e);
         let mut parts: Vec<SpeechEmbedding> = Vec::with_capacity(req.audio.len());
+        // Enrollment quality: the recordings' signal quality and speech together.
+        let mut signal: Option<RecordingQuality> = None;
+        let mut all_speech: Vec<f32> = Vec::new();
         let mut spoof_risk: Option<u8> = None;
         for spec in &req.audio {
             let bytes = self
@@ -669,6 +691,14 @@ impl Ctx {
             // take this recording's speech.
             let audio = Biometrics::prepare_recording(&bytes, &options).map_err(audio_error)?;
             let speech = audio.speech_samples();
+            if quality.is_some() {
+                let q = RecordingQuality::from_audio(&audio.quality());
+                match signal.as_mut() {
+                    Some(s) => s.add(&q),
+                    None => signal = Some(q),
+                }
+                all_speech.extend_from_slice(&speech);
+            }
             if let (true, Some(scorer)) = (score_spoofing, self.service.spoof_scorer()) {
                 let risk = scorer.risk_score(&speech).map_err(|e| fail(e.into()))?;
                 spoof_risk = Some(spoof_risk.map_or(risk, |r| r.max(risk)));
@@ -681,12 +711,27 @@ impl Ctx {
         let speech: f64 = parts.iter().map(|p| p.net_speech_seconds).sum();
         if speech < self.config.min_speech_seconds {
             return Err(fail(JobError::Request(format!(
-                "not enough speech: the audio holds {speech:.1} s of net speech; at least {:.0} s are needed",
+                "{}not enough speech: the audio holds {speech:.1} s of net speech; at least {:.0} s are needed",
+                if quality.is_some() { "enrollment quality: TOO_SHORT: " } else { "" },
                 self.config.min_speech_seconds
             ))));
         }
+        let mut flagged = Vec::new();
+        if let Some(settings) = quality {
+            let voices = if settings.multiple_voices_action == QualityAction::Off {
+                None
+            } else {
+                measure_voice_consistency(biometrics, &all_speech).map_err(|e| fail(e.into()))?
+            };
+            drop(all_speech);
+            let findings = assess(settings, signal.as_ref(), voices.as_ref());
+            if let Some(message) = rejection(&findings) {
+                return Err(fail(JobError::Request(message)));
+            }
+            flagged = flags(&findings);
+        }
         let voiceprint = biometrics.voiceprint(&parts).map_err(|e| fail(e.into()))?;
-        Ok((voiceprint, spoof_risk))
+        Ok((voiceprint, spoof_risk, flagged))
     }
 
     /// Applies one prepared request to the store (in manifest order).
@@ -699,7 +744,7 @@ impl Ctx {
         prepared: Prepared,
         journal: &mut Journal<'_>,
     ) -> Result<RecordOutcome> {
-        let (voiceprint, spoof_risk) = match prepared {
+        let (voiceprint, spoof_risk, flagged) = match prepared {
             Ok(p) => p,
             Err(e) => return Ok(RecordOutcome::Error(e)),
         };
@@ -742,11 +787,12 @@ impl Ctx {
                     },
                 );
                 journal.flush()?;
-                match self.service.enroll_speaker(
+                match self.service.enroll_speaker_flagged(
                     &job.domain_id,
                     speaker_id,
                     &voiceprint,
                     settings.existing,
+                    &flagged,
                 ) {
                     Ok(e) => Ok(RecordOutcome::Enrolled(SuccessfulEnrollment {
                         request_id: req.request_id.clone(),

@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod quality;
 mod service;
 pub mod sessions;
 mod token;

@@ -37,6 +37,7 @@ use crate::biometrics::SpeechEmbedding;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConflictType, Error, ResourceType, Result};
 use crate::ids::{is_generated_id, new_generated_id, new_id22};
+use crate::quality::QualityReason;
 use crate::service::enrollment::{
     AuthenticationDecision, DuplicateRegistrationAction, ExistingEnrollmentAction,
     RegistrationStatus,
@@ -130,6 +131,8 @@ struct SessionAttrs {
     spoof_risk: Option<u8>,
     #[serde(default)]
     enrollment: Option<EnrollmentState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quality: Option<StoredQuality>,
     #[serde(default)]
     ended_at: Option<f64>,
     #[serde(default)]
@@ -146,6 +149,19 @@ struct EnrollmentState {
     outcome: Option<String>,
     #[serde(default)]
     voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
+    /// Enrollment-quality reasons: the rejecting ones of a FAILED enrollment, or
+    /// the flagged ones of a COMPLETED one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    quality_reasons: Vec<QualityReason>,
+}
+
+/// Signal quality of the session's audio as last measured by its stream (net
+/// speech, SNR, clipping; numbers only).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct StoredQuality {
+    net_speech_seconds: f64,
+    snr_db: f64,
+    clipped_fraction: f64,
 }
 
 /// Encrypted at rest: the contact id, the speaker as given, cached results (they
@@ -178,10 +194,17 @@ struct Accumulator {
     model: String,
     seconds: f64,
     sum: Vec<f32>,
+    /// Embeddings of the call's first voice chunks (5 s of speech each, see
+    /// `live::VOICE_CHUNK_SECONDS`) as (seconds, embedding): the multiple-voices
+    /// check's chunks (crate::quality).
+    chunks: Vec<(f64, Vec<f32>)>,
 }
 
 const ACC_MAGIC: &[u8; 4] = b"VPSA";
-const ACC_VERSION: u8 = 1;
+/// Version 2 appends the chunks; version 1 rows (no chunks) still read.
+const ACC_VERSION: u8 = 2;
+/// Most voice chunks kept (LiveAudio cuts at most 30 s of speech into 5 s chunks).
+const SESSION_MAX_CHUNKS: usize = 12;
 
 impl Accumulator {
     fn new(model: &str, dim: usize) -> Self {
@@ -189,7 +212,26 @@ impl Accumulator {
             model: model.into(),
             seconds: 0.0,
             sum: vec![0.0; dim],
+            chunks: Vec::new(),
         }
+    }
+
+    /// The voice-chunk embeddings for the multiple-voices check.
+    fn chunk_embeddings(&self) -> Vec<Vec<f32>> {
+        self.chunks.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Keeps one voice chunk's embedding (beyond [`SESSION_MAX_CHUNKS`] it is dropped).
+    fn add_chunk(&mut self, embedding: &[f32], seconds: f64) -> Result<()> {
+        if embedding.len() != self.sum.len() {
+            return Err(Error::Internal(
+                "voice chunk embedding has the wrong dimension".into(),
+            ));
+        }
+        if self.chunks.len() < SESSION_MAX_CHUNKS {
+            self.chunks.push((seconds, embedding.to_vec()));
+        }
+        Ok(())
     }
 
     fn add(&mut self, embedding: &[f32], seconds: f64) -> Result<()> {
@@ -220,6 +262,13 @@ impl Accumulator {
         for v in &self.sum {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        out.extend_from_slice(&(self.chunks.len() as u16).to_le_bytes());
+        for (seconds, sum) in &self.chunks {
+            out.extend_from_slice(&seconds.to_le_bytes());
+            for v in sum {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
         out
     }
 
@@ -231,7 +280,11 @@ impl Accumulator {
             Ok(s)
         };
         let mut at = 0;
-        if take(&mut at, 4)? != ACC_MAGIC || take(&mut at, 1)?[0] != ACC_VERSION {
+        if take(&mut at, 4)? != ACC_MAGIC {
+            return Err(bad());
+        }
+        let version = take(&mut at, 1)?[0];
+        if version != 1 && version != ACC_VERSION {
             return Err(bad());
         }
         let model_len = usize::from(take(&mut at, 1)?[0]);
@@ -243,18 +296,31 @@ impl Accumulator {
             return Err(bad());
         }
         let seconds = f64::from_le_bytes(take(&mut at, 8)?.try_into().map_err(|_| bad())?);
-        let data = take(&mut at, dim * 4)?;
+        let floats = |data: &[u8]| -> Vec<f32> {
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let sum = floats(take(&mut at, dim * 4)?);
+        let mut chunks = Vec::new();
+        if version >= 2 {
+            let n = u16::from_le_bytes(take(&mut at, 2)?.try_into().map_err(|_| bad())?);
+            if usize::from(n) > SESSION_MAX_CHUNKS {
+                return Err(bad());
+            }
+            for _ in 0..n {
+                let s = f64::from_le_bytes(take(&mut at, 8)?.try_into().map_err(|_| bad())?);
+                chunks.push((s, floats(take(&mut at, dim * 4)?)));
+            }
+        }
         if at != bytes.len() || !seconds.is_finite() {
             return Err(bad());
         }
-        let sum = data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         Ok(Accumulator {
             model,
             seconds,
             sum,
+            chunks,
         })
     }
 }
@@ -419,6 +485,7 @@ impl VoiceIdService {
                 message: e.message.clone(),
                 enrollment_outcome: e.outcome.clone(),
                 voiceprint_state: e.voiceprint_state,
+                quality_reasons: e.quality_reasons.clone(),
             }),
             expires_at: a.expires_at,
             engine_conditions: None,
@@ -572,6 +639,7 @@ impl VoiceIdService {
                 audio_ended_at: None,
                 spoof_risk: None,
                 enrollment: None,
+                quality: None,
                 ended_at: None,
                 expires_at: None,
             },
@@ -671,6 +739,7 @@ impl VoiceIdService {
         if let Some(e) = &mut l.attrs.enrollment {
             if e.status == EnrollmentRequestStatus::InProgress {
                 e.status = EnrollmentRequestStatus::NotEnoughSpeech;
+                e.quality_reasons = vec![QualityReason::TooShort];
                 e.message = Some(format!(
                     "the session ended with {:.1} s of net speech; enrollment needs {required:.0} s",
                     l.attrs.net_speech_seconds
@@ -737,6 +806,7 @@ impl VoiceIdService {
                 generated_speaker_id: None,
                 enrollment_outcome: None,
                 voiceprint_state: None,
+                quality_reasons: vec![QualityReason::TooShort],
             });
         }
         l.attrs.enrollment = Some(EnrollmentState {
@@ -745,6 +815,7 @@ impl VoiceIdService {
             message: None,
             outcome: None,
             voiceprint_state: None,
+            quality_reasons: Vec::new(),
         });
         let acc = l.accumulator()?;
         self.try_complete_enrollment(&mut l, acc.as_ref())?;
@@ -764,6 +835,7 @@ impl VoiceIdService {
             generated_speaker_id: l.attrs.generated_speaker_id.clone(),
             enrollment_outcome: e.outcome,
             voiceprint_state: e.voiceprint_state,
+            quality_reasons: e.quality_reasons,
         })
     }
 
@@ -807,9 +879,36 @@ impl VoiceIdService {
         }
         let speaker_id = l.secret.speaker_id.clone().unwrap_or_default();
         let session_id = l.rec.id.clone();
+        // Enrollment quality (issue 9): the stream's SNR and clipping, and the
+        // consistency of the session's speech chunks with one voice.
+        let quality_settings = self.engine_settings(&l.rec.domain_id)?.enrollment_quality;
+        let signal = l.attrs.quality.map(|q| crate::quality::RecordingQuality {
+            net_speech_seconds: q.net_speech_seconds,
+            snr_db: q.snr_db,
+            clipped_fraction: q.clipped_fraction,
+        });
+        let chunks: Vec<Vec<f32>> = acc
+            .chunk_embeddings()
+            .iter()
+            .map(|e| crate::quality::speaker_part(&acc.model, e).to_vec())
+            .collect();
+        let voices = crate::quality::voice_consistency(&chunks);
+        let findings = crate::quality::assess(&quality_settings, signal.as_ref(), voices.as_ref());
         let Some(e) = l.attrs.enrollment.as_mut() else {
             return Ok(());
         };
+        if let Some(reason) = crate::quality::rejection(&findings) {
+            e.status = EnrollmentRequestStatus::Failed;
+            e.message = Some(reason);
+            e.quality_reasons = findings
+                .iter()
+                .filter(|f| f.action == crate::quality::QualityAction::Reject)
+                .map(|f| f.reason)
+                .collect();
+            tracing::info!(session_id = %session_id, reasons = ?e.quality_reasons, "session enrollment refused on quality");
+            return Ok(());
+        }
+        let flagged = crate::quality::flags(&findings);
         let biometrics = self.biometrics()?;
         let voiceprint = biometrics.voiceprint(&[SpeechEmbedding {
             embedding: acc.sum.clone(),
@@ -821,10 +920,12 @@ impl VoiceIdService {
             &voiceprint,
             e.action,
             Some(&session_id),
+            &flagged,
         ) {
             Ok(done) => {
                 e.status = EnrollmentRequestStatus::Completed;
                 e.voiceprint_state = Some(done.voiceprint_state);
+                e.quality_reasons = flagged;
                 if done.voiceprint_state != crate::service::lifecycle::VoiceprintState::Trained {
                     e.message = Some(format!(
                         "the call was added to the speaker's voiceprint, which is now {} (DescribeVoiceprint shows why)",
@@ -1250,6 +1351,8 @@ impl VoiceIdService {
         session_id: &str,
         segment: &SpeechEmbedding,
         spoof_risk: Option<u8>,
+        quality: Option<&voiceprint_audio::AudioQuality>,
+        voice_chunk: Option<&[f32]>,
     ) -> Result<SessionProgress> {
         let biometrics = self.biometrics()?;
         let now = self.session_now();
@@ -1272,6 +1375,9 @@ impl VoiceIdService {
         }
         let before = acc.seconds;
         acc.add(&segment.embedding, segment.net_speech_seconds)?;
+        if let Some(chunk) = voice_chunk {
+            acc.add_chunk(chunk, crate::sessions::live::VOICE_CHUNK_SECONDS)?;
+        }
         let response_time = f64::from(l.attrs.response_time);
         let a = &mut l.attrs;
         a.status = StreamingStatus::Ongoing;
@@ -1282,6 +1388,13 @@ impl VoiceIdService {
         a.segments += 1;
         if let Some(s) = spoof_risk {
             a.spoof_risk = Some(a.spoof_risk.map_or(s, |old| old.max(s)));
+        }
+        if let Some(q) = quality {
+            a.quality = Some(StoredQuality {
+                net_speech_seconds: q.net_speech_seconds,
+                snr_db: q.snr_db,
+                clipped_fraction: q.clipped_fraction,
+            });
         }
         self.try_complete_enrollment(&mut l, Some(&acc))?;
         let l = self.save_session(l, Some(&acc))?;

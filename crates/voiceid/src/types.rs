@@ -638,6 +638,10 @@ pub struct EnrollmentRequestDetails {
     /// Where the speaker's voiceprint stands after this call's enrollment (issue 5).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
+    /// Enrollment-quality reasons (issue 9): why a FAILED / NOT_ENOUGH_SPEECH
+    /// enrollment was refused, or what a COMPLETED one was flagged for.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub quality_reasons: Vec<crate::quality::QualityReason>,
 }
 
 /// A live call session as DescribeSession reports it.
@@ -697,6 +701,9 @@ pub struct EnrollBySessionResponse {
     pub enrollment_outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub voiceprint_state: Option<crate::service::lifecycle::VoiceprintState>,
+    /// Enrollment-quality reasons, as in `EnrollmentRequestDetails`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub quality_reasons: Vec<crate::quality::QualityReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

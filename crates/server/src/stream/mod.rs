@@ -378,6 +378,13 @@ impl SessionFeed {
                     .as_ref()
                     .map(|scorer| scorer.risk_score(&segment.samples_16k))
                     .transpose()?;
+                let quality = segment.stream_quality;
+                // Enrollment quality's multiple-voices check embeds each 5 s voice
+                // chunk of the call's first 30 s of speech on its own.
+                let chunk = segment
+                    .voice_chunk
+                    .map(|c| biometrics.embed(c))
+                    .transpose()?;
                 let embedding = biometrics.embed(segment.samples_16k)?;
                 service.record_session_speech(
                     &d,
@@ -387,6 +394,8 @@ impl SessionFeed {
                         net_speech_seconds: segment.new_speech_seconds,
                     },
                     spoof_risk,
+                    Some(&quality),
+                    chunk.as_deref(),
                 )
             })
             .await?;

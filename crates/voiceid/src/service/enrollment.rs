@@ -176,7 +176,28 @@ impl VoiceIdService {
         voiceprint: &Voiceprint,
         action: ExistingEnrollmentAction,
     ) -> Result<SpeakerEnrollment> {
-        self.add_training_segment(domain_id, speaker_id, voiceprint, action, None)
+        self.add_training_segment(domain_id, speaker_id, voiceprint, action, None, &[])
+    }
+
+    /// [`VoiceIdService::enroll_speaker`] for speech whose enrollment-quality checks
+    /// flagged `quality_flags` (stored with the training segment, shown by
+    /// DescribeVoiceprint).
+    pub fn enroll_speaker_flagged(
+        &self,
+        domain_id: &str,
+        speaker_id: &str,
+        voiceprint: &Voiceprint,
+        action: ExistingEnrollmentAction,
+        quality_flags: &[crate::quality::QualityReason],
+    ) -> Result<SpeakerEnrollment> {
+        self.add_training_segment(
+            domain_id,
+            speaker_id,
+            voiceprint,
+            action,
+            None,
+            quality_flags,
+        )
     }
 
     /// Registers a fraudster with `voiceprint` in `watchlist_id` (None = the domain's

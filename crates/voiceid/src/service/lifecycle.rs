@@ -29,6 +29,7 @@ use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 
 use super::enrollment::{EnrollmentOutcome, ExistingEnrollmentAction, SpeakerEnrollment};
 use super::*;
+use crate::quality::QualityReason;
 
 /// Net speech a voiceprint needs, over all its calls (Voice ID: 30 s).
 pub const VOICEPRINT_SPEECH_SECONDS: f64 = 30.0;
@@ -62,6 +63,9 @@ pub struct EngineSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minimum_verification_score: Option<u8>,
     pub detection: DetectionSettings,
+    /// Enrollment-quality checks (issue 9): reject or flag enrollment speech that
+    /// is too noisy, clipped or holds more than one voice (docs/ENROLLMENT-QUALITY.md).
+    pub enrollment_quality: crate::quality::EnrollmentQualitySettings,
 }
 
 impl Default for EngineSettings {
@@ -77,6 +81,7 @@ impl Default for EngineSettings {
             invalid_segment_maximum_score: 30,
             minimum_verification_score: None,
             detection: DetectionSettings::default(),
+            enrollment_quality: crate::quality::EnrollmentQualitySettings::default(),
         }
     }
 }
@@ -110,6 +115,7 @@ pub struct DetectionSettings {
 
 impl EngineSettings {
     fn validate(&self) -> Result<()> {
+        self.enrollment_quality.validate()?;
         let attr = &self.identification_attribute;
         if attr.is_empty()
             || attr.len() > 64
@@ -222,6 +228,9 @@ pub struct Training {
     pub cooling_off_until: Option<f64>,
     #[serde(default)]
     pub cooling_off_reason: Option<CoolingOffReason>,
+    /// Enrollment-quality reasons flagged on the speaker's current segments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quality_flags: Vec<QualityReason>,
 }
 
 /// A training segment's status.
@@ -243,6 +252,9 @@ struct SegmentAttrs {
     score: Option<u8>,
     #[serde(default)]
     session_id: Option<String>,
+    /// Enrollment-quality reasons the domain chose to flag rather than reject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    quality_flags: Vec<QualityReason>,
 }
 
 /// One training segment as DescribeVoiceprint shows it.
@@ -257,6 +269,9 @@ pub struct TrainingSegment {
     pub score: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub session_id: Option<String>,
+    /// Enrollment-quality reasons flagged when the segment was added.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub quality_flags: Vec<QualityReason>,
 }
 
 /// A speaker's voiceprint lifecycle (DescribeVoiceprint, ListVoiceprints).
@@ -279,6 +294,9 @@ pub struct VoiceprintDescription {
     pub cooling_off_until: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cooling_off_reason: Option<CoolingOffReason>,
+    /// Enrollment-quality reasons flagged on the voiceprint's segments.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub quality_flags: Vec<QualityReason>,
     /// Only in DescribeVoiceprint.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub segments: Option<Vec<TrainingSegment>>,
@@ -462,6 +480,7 @@ impl VoiceIdService {
         segment: &Voiceprint,
         action: ExistingEnrollmentAction,
         session_id: Option<&str>,
+        quality_flags: &[QualityReason],
     ) -> Result<SpeakerEnrollment> {
         self.check_voiceprint_model(segment)?;
         let _guard = self.lock()?;
@@ -597,6 +616,7 @@ impl VoiceIdService {
             self.segment_record(&rec, &segment.to_bytes(), now, score, session_id)?;
         new_segment.attributes = encode(&SegmentAttrs {
             status,
+            quality_flags: quality_flags.to_vec(),
             ..decode(&new_segment.attributes)?
         });
         writes.push(Write::Put(new_segment.clone()));
@@ -670,6 +690,7 @@ impl VoiceIdService {
                 status: SegmentStatus::Valid,
                 score,
                 session_id: session_id.map(str::to_owned),
+                quality_flags: Vec::new(),
             }),
             sensitive: json!({}),
             voiceprint: Some(voiceprint.to_vec()),
@@ -863,6 +884,7 @@ impl VoiceIdService {
                         status: s.status,
                         score: s.score,
                         session_id: s.session_id,
+                        quality_flags: s.quality_flags,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -886,6 +908,7 @@ impl VoiceIdService {
             invalid_segments: t.invalid_segments,
             cooling_off_until: cooling,
             cooling_off_reason: cooling.and(t.cooling_off_reason),
+            quality_flags: t.quality_flags.clone(),
             segments,
         })
     }
@@ -1139,8 +1162,14 @@ fn count_segments(segments: &[Record], training: &mut Training) -> Result<Vec<Vo
     training.calls = 0;
     training.speech_seconds = 0.0;
     training.invalid_segments = 0;
+    training.quality_flags.clear();
     for r in segments {
         let a: SegmentAttrs = decode(&r.attributes)?;
+        for f in &a.quality_flags {
+            if !training.quality_flags.contains(f) {
+                training.quality_flags.push(*f);
+            }
+        }
         match a.status {
             SegmentStatus::Invalid => training.invalid_segments += 1,
             SegmentStatus::Valid => {

@@ -24,7 +24,19 @@ pub const MIN_EMBED_SECONDS: f64 = 1.0;
 pub struct SpeechSegment {
     pub samples_16k: Vec<f32>,
     pub new_speech_seconds: f64,
+    /// Signal quality of the whole stream up to this segment (issue 9: SNR and
+    /// clipping of enrollment speech).
+    pub stream_quality: voiceprint_audio::AudioQuality,
+    /// A voice chunk completed by this segment: the next [`VOICE_CHUNK_SECONDS`] of
+    /// speech, for the enrollment's multiple-voices check (embedded on its own).
+    pub voice_chunk: Option<Vec<f32>>,
 }
+
+/// Speech per voice chunk (the multiple-voices check; crate::quality).
+pub const VOICE_CHUNK_SECONDS: f64 = crate::quality::TARGET_CHUNK_SECONDS;
+/// Voice chunks are cut from this much speech at most: the speech an enrollment
+/// needs (30 s), so the check costs at most 30 s of extra embedding per call.
+pub const VOICE_CHUNK_SPEECH_SECONDS: f64 = 30.0;
 
 impl std::fmt::Debug for SpeechSegment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,6 +57,8 @@ pub struct LiveAudio {
     milestones: Vec<f64>,
     /// Speech beyond this many seconds is not embedded (results have converged; CPU).
     max_embedded_samples: usize,
+    /// Speech samples already cut into voice chunks.
+    chunked: usize,
 }
 
 fn seconds_to_samples(s: f64) -> usize {
@@ -73,6 +87,7 @@ impl LiveAudio {
             taken: 0,
             milestones: Vec::new(),
             max_embedded_samples: seconds_to_samples(max_embedded_seconds),
+            chunked: 0,
         })
     }
 
@@ -151,6 +166,32 @@ impl LiveAudio {
         let start = end
             .saturating_sub(seconds_to_samples(MIN_EMBED_SECONDS))
             .min(self.taken);
+        let speech = self.speech_between(ranges, start, end);
+        let new = end - self.taken;
+        self.taken = end;
+        let chunk = seconds_to_samples(VOICE_CHUNK_SECONDS);
+        let voice_chunk = (self.chunked + chunk <= end
+            && self.chunked + chunk <= seconds_to_samples(VOICE_CHUNK_SPEECH_SECONDS))
+        .then(|| {
+            let c = self.speech_between(ranges, self.chunked, self.chunked + chunk);
+            self.chunked += chunk;
+            c
+        });
+        SpeechSegment {
+            samples_16k: speech,
+            new_speech_seconds: samples_to_seconds(new),
+            stream_quality: self.front.quality(),
+            voice_chunk,
+        }
+    }
+
+    /// Speech samples `start..end` of the speech sequence (speech ranges concatenated).
+    fn speech_between(
+        &self,
+        ranges: &[std::ops::Range<usize>],
+        start: usize,
+        end: usize,
+    ) -> Vec<f32> {
         let samples = self.front.samples_16k();
         let mut speech = Vec::with_capacity(end - start);
         let mut index = 0usize;
@@ -166,12 +207,7 @@ impl LiveAudio {
                 break;
             }
         }
-        let new = end - self.taken;
-        self.taken = end;
-        SpeechSegment {
-            samples_16k: speech,
-            new_speech_seconds: samples_to_seconds(new),
-        }
+        speech
     }
 }
 
@@ -249,6 +285,15 @@ mod tests {
             .iter()
             .all(|s| (s.new_speech_seconds - 3.0).abs() < 1e-9));
         assert!(segs_a.iter().all(|s| s.samples_16k.len() >= 16_000));
+        // Voice chunks: consecutive 5 s pieces of the speech, the same whatever the
+        // chunking of the bytes.
+        let chunks = |v: &[SpeechSegment]| {
+            v.iter()
+                .filter_map(|s| s.voice_chunk.as_ref().map(Vec::len))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(chunks(&segs_a), chunks(&segs_b));
+        assert_eq!(chunks(&segs_a), vec![80_000; (total / 5.0) as usize]);
     }
 
     #[test]
