@@ -1272,3 +1272,73 @@ fn another_node_takes_over_a_job_whose_node_stopped() {
     assert_eq!(lease_owner(), None, "the finishing node released the lease");
     runner_b.stop();
 }
+
+/// Enrollment quality (issue 9) on the batch path: a hard-clipped recording is the
+/// request's failure with the CLIPPED reason under the default settings, and
+/// enrolls with the reason kept (DescribeVoiceprint) when the domain FLAGs it.
+#[test]
+fn clipped_recordings_are_refused_or_flagged_by_the_domain_settings() {
+    use voiceprint_voiceid::quality::{EnrollmentQualitySettings, QualityAction, QualityReason};
+    use voiceprint_voiceid::{EngineSettings, UpdateEngineSettingsRequest};
+    let Some(s) = setup() else {
+        return;
+    };
+    let clean = s.root.join("audio/voice0-text0.wav");
+    let clipped = s.root.join("audio/clipped.wav");
+    let status = std::process::Command::new("sox")
+        .args(["-q", "-V0"])
+        .arg(&clean)
+        .arg(&clipped)
+        .args(["gain", "24"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (job, out) = s.enroll(
+        "clipped-reject.json",
+        vec![
+            enroll_request("r1", "erin", &[(s.audio("clipped.wav"), 0)]),
+            enroll_request("r2", "frank", &[(s.voice(0, 0), 0)]),
+        ],
+        "SKIP",
+        None,
+    );
+    assert_eq!(job.job_status, "COMPLETED_WITH_ERRORS", "{out}");
+    let results = by_request(&out, "SuccessfulEnrollments");
+    assert_eq!(results["r1"]["ErrorCode"], 400, "{out}");
+    let message = results["r1"]["ErrorMessage"].as_str().unwrap();
+    assert!(message.contains("enrollment quality: CLIPPED"), "{message}");
+    assert_eq!(results["r2"]["EnrollmentStatus"], "NEW_ENROLLMENT", "{out}");
+
+    s.service
+        .update_engine_settings(UpdateEngineSettingsRequest {
+            domain_id: s.domain.clone(),
+            engine_settings: EngineSettings {
+                enrollment_quality: EnrollmentQualitySettings {
+                    clipped_action: QualityAction::Flag,
+                    ..EnrollmentQualitySettings::default()
+                },
+                ..EngineSettings::default()
+            },
+        })
+        .unwrap();
+    let (job, out) = s.enroll(
+        "clipped-flag.json",
+        vec![enroll_request("r1", "erin", &[(s.audio("clipped.wav"), 0)])],
+        "SKIP",
+        None,
+    );
+    assert_eq!(job.job_status, "COMPLETED", "{out}");
+    let vp = s
+        .service
+        .describe_voiceprint(SpeakerRequest {
+            domain_id: s.domain.clone(),
+            speaker_id: "erin".into(),
+        })
+        .unwrap()
+        .voiceprint;
+    assert_eq!(vp.quality_flags, [QualityReason::Clipped]);
+    assert_eq!(
+        vp.segments.unwrap()[0].quality_flags,
+        [QualityReason::Clipped]
+    );
+}
