@@ -13,11 +13,11 @@ use crate::error::CliError;
 /// Embedding model to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
-    /// CAM++ (3D-Speaker), 192-d; the default and more accurate model.
+    /// CAM++ (3D-Speaker), 192-d; the more accurate single model.
     Campplus,
     /// GE2E (Resemblyzer), 256-d; faster.
     Ge2e,
-    /// Both, fused with weights that follow the measured channel (docs/CALIBRATION.md).
+    /// Both, fused with weights that follow the measured channel (docs/CALIBRATION.md); the default.
     Fusion,
 }
 
@@ -45,7 +45,7 @@ pub enum Channel {
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Embedding model.
-    #[arg(long, value_enum, default_value = "campplus", env = "VOICEPRINT_MODEL")]
+    #[arg(long, value_enum, default_value = "fusion", env = "VOICEPRINT_MODEL")]
     pub model: ModelChoice,
     /// Folder holding the model weights (`campplus/campplus_cn_en_common.pt`,
     /// `ge2e/pretrained.pt`), as written by scripts/fetch-models.sh.

@@ -628,3 +628,99 @@ fn voiceprints_commands_show_and_change_the_lifecycle() {
     let bad = vp(&["set", "--settings", "{not json"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+/// Trial list text over files `a` (speaker A) and `b` (speaker B): enrollment on the
+/// first two of each, targets and non-targets on the rest, paths as `name` gives them.
+fn two_speaker_list(a: &[String], b: &[String], test_name: impl Fn(&String) -> String) -> String {
+    let mut list = String::new();
+    for (own, other) in [(a, b), (b, a)] {
+        let e = format!("{},{}", own[0], own[1]);
+        for t in &own[2..] {
+            list += &format!("{e}\t{}\ttarget\n", test_name(t));
+        }
+        for t in other {
+            list += &format!("{e}\t{}\tnontarget\n", test_name(t));
+        }
+    }
+    list
+}
+
+#[test]
+fn fusion_fit_and_eval_measure_each_channel_and_report_every_model() {
+    if !model_runs("campplus") || !model_runs("ge2e") {
+        return;
+    }
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for s in 0..4 {
+        let (Some(fa), Some(fb)) = (speech(VOICE_A, s), speech(VOICE_B, s)) else { return };
+        a.push(fa);
+        b.push(fb);
+    }
+    if Command::new("sox").arg("--version").output().is_err() {
+        eprintln!("skipping: sox not installed");
+        return;
+    }
+    let dir = a[0].parent().unwrap().join("fusion");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Every file also as 8 kHz G.711 μ-law, what a telephone call delivers.
+    let mut names = (Vec::new(), Vec::new());
+    for (files, out) in [(&a, &mut names.0), (&b, &mut names.1)] {
+        for f in files.iter() {
+            let name = f.file_name().unwrap().to_str().unwrap().to_owned();
+            let phone = dir.join(format!("phone_{name}"));
+            let st = Command::new("sox").arg(f).args(["-r", "8000", "-e", "u-law"]).arg(&phone).status().unwrap();
+            assert!(st.success());
+            out.push(format!("../{name}"));
+        }
+    }
+    let phone = |n: &String| format!("phone_{}", n.trim_start_matches("../"));
+    let wide_list = two_speaker_list(&names.0, &names.1, |n| n.clone());
+    let phone_a: Vec<String> = names.0.iter().map(phone).collect();
+    let phone_b: Vec<String> = names.1.iter().map(phone).collect();
+    let phone_list = two_speaker_list(&phone_a, &phone_b, |n| n.clone());
+    let cross_list = two_speaker_list(&names.0, &names.1, phone);
+    let lists: Vec<PathBuf> = [("wide", wide_list), ("phone", phone_list), ("cross", cross_list)]
+        .into_iter()
+        .map(|(n, text)| {
+            let path = dir.join(format!("{n}.tsv"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    let fusion = dir.join("fusion.json");
+    let mut args = vec!["fusion", "fit", "--out", p(&fusion)];
+    for l in &lists {
+        args.extend(["--trials", p(l)]);
+    }
+    // Two lists only: the cross-channel condition has no calibration data.
+    let out = run(&args[..args.len() - 2]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cross-channel"), "{}", stderr(&out));
+
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    for condition in ["| wideband |", "| narrowband |", "| cross-channel |"] {
+        assert!(table.contains(condition), "the channel is measured, not given: {table}");
+    }
+    let fitted: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fusion).unwrap()).unwrap();
+    assert_eq!(fitted["weights"].as_array().unwrap().len(), 9);
+    for anchors in ["wideband", "narrowband", "cross_channel"] {
+        let (r50, r90) = (fitted[anchors]["raw_at_50"].as_f64().unwrap(), fitted[anchors]["raw_at_90"].as_f64().unwrap());
+        assert!(r90 > r50, "{anchors}: {fitted}");
+    }
+
+    let out = run(&["eval", "--model", "fusion", "--fusion", p(&fusion), "--trials", p(&lists[0]), "--trials", p(&lists[1]), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summaries: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let summaries = summaries.as_array().expect("one summary per list");
+    assert_eq!(summaries.len(), 2);
+    for s in summaries {
+        assert_eq!(s["score_kind"], "fused", "{s}");
+        let parts: Vec<&str> = s["parts"].as_array().unwrap().iter().map(|p| p["model"].as_str().unwrap()).collect();
+        assert_eq!(parts, ["campplus", "ge2e"]);
+        assert_eq!(s["target_trials"], 4);
+        assert_eq!(s["nontarget_trials"], 8);
+    }
+}

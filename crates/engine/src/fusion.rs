@@ -8,15 +8,22 @@
 //! carries that measurement inside the embedding, so voiceprints (averages of embeddings)
 //! and live tests both know their channel, through storage and streaming unchanged.
 //!
-//! Fused embedding layout (all parts scaled by `1/√3`, so the vector has unit norm and the
-//! net-speech-weighted averaging of [`crate::scoring::Voiceprint`] averages each part):
-//! `[CAM++ unit vector (192) | GE2E unit vector (256) | cos θ, sin θ]` with
-//! `θ = narrowband · π/2`, `narrowband` ∈ [0, 1] from [`narrowband_degree`]. Averaging
-//! keeps the angle meaningful: an enrollment of half wideband, half telephone speech
-//! reads back as 0.5.
+//! Channel matching: wideband audio is embedded twice, as received and band-limited
+//! through the simulated 8 kHz μ-law channel. When either side of a trial is narrowband,
+//! the band-limited versions are compared, so a caller enrolled on wideband audio and
+//! verified on a phone call is compared on the phone's band (cross-channel EER 9 % → 3 %
+//! on the development lists, docs/CALIBRATION.md).
 //!
-//! Score: per model, the cosine of the parts (or its adaptive S-norm against a cohort of
-//! fused embeddings, see [`crate::cohort`]); then `w · features` with the features of
+//! Fused embedding layout (five unit blocks scaled by `1/√5`, so the vector has unit norm
+//! and the net-speech-weighted averaging of [`crate::scoring::Voiceprint`] averages each
+//! block): `[CAM++ (192) | GE2E (256)]` as received, the same band-limited, then
+//! `[cos θ, sin θ]` with `θ = narrowband · π/2`, `narrowband` ∈ [0, 1] from
+//! [`narrowband_degree`]. Narrowband audio is its own band-limited version (one copy of
+//! the embeddings serves both). Averaging keeps the angle meaningful: an enrollment of
+//! half wideband, half telephone speech reads back as 0.5.
+//!
+//! Score: per model, the cosine of the matching channel versions (or its adaptive S-norm
+//! against a cohort of fused embeddings, see [`crate::cohort`]); then `w · features` with the features of
 //! [`FusionFeatures::vector`] (each model's score alone, times the test's narrowband
 //! degree, and times the enrollment/test channel mismatch); weights fitted by
 //! [`fit_logistic`] (prior-weighted logistic regression) with `voiceprint fusion fit`.
@@ -39,9 +46,21 @@ pub const FUSED_MODEL_ID: ModelId = "fusion";
 /// The part models, in layout order.
 pub const PART_MODELS: [ModelId; 2] = ["campplus", "ge2e"];
 const PART_DIMS: [usize; 2] = [192, 256];
-/// Fused embedding dimension: the parts plus the two channel dimensions.
-pub const FUSED_DIM: usize = PART_DIMS[0] + PART_DIMS[1] + 2;
-const PART_SCALE: f32 = 0.577_350_26; // 1/√3
+/// One channel version of both parts.
+const HALF_DIM: usize = PART_DIMS[0] + PART_DIMS[1];
+/// Fused embedding dimension: both parts as received and band-limited, plus the two
+/// channel dimensions.
+pub const FUSED_DIM: usize = 2 * HALF_DIM + 2;
+/// Five unit blocks (two parts × two channel versions, and the channel angle) scaled to
+/// a unit vector.
+const PART_SCALE: f32 = 0.447_213_6; // 1/√5
+
+/// Where part `model` (0 = CAM++, 1 = GE2E) of the received (`narrow = false`) or
+/// band-limited (`narrow = true`) version sits in a fused vector.
+fn part_range(model: usize, narrow: bool) -> std::ops::Range<usize> {
+    let start = if narrow { HALF_DIM } else { 0 } + if model == 0 { 0 } else { PART_DIMS[0] };
+    start..start + PART_DIMS[model]
+}
 
 /// High-band (4.3–7.5 kHz) to speech-band (0.3–3.4 kHz) energy ratio, in dB, of 16 kHz
 /// samples. Wideband speech sits around −10…−30 dB; audio that went through an 8 kHz
@@ -54,8 +73,9 @@ pub fn high_band_ratio_db(samples_16k: &[f32]) -> f64 {
     let band = |lo: f64, hi: f64| (lo / bin_hz).round() as usize..=(hi / bin_hz).round() as usize;
     let (speech_band, high_band) = (band(300.0, 3400.0), band(4300.0, 7500.0));
     // Hann window: without one, leakage of the strong low band alone reads about −30 dB.
-    let window: Vec<f32> =
-        (0..N).map(|i| (std::f32::consts::PI * i as f32 / N as f32).sin().powi(2)).collect();
+    let window: Vec<f32> = (0..N)
+        .map(|i| (std::f32::consts::PI * i as f32 / N as f32).sin().powi(2))
+        .collect();
     let (mut speech, mut high) = (0f64, 0f64);
     for frame in samples_16k.chunks_exact(N) {
         for ((x, s), w) in input.iter_mut().zip(frame).zip(&window) {
@@ -116,22 +136,38 @@ impl Embedder for FusedEmbedder {
     }
 
     fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
+        let narrowband = narrowband_degree(samples_16k);
         let mut out = Vec::with_capacity(FUSED_DIM);
         for part in &self.parts {
-            out.extend(l2_normalized(&part.embed(samples_16k)?)?.into_iter().map(|x| x * PART_SCALE));
+            out.extend(
+                l2_normalized(&part.embed(samples_16k)?)?
+                    .into_iter()
+                    .map(|x| x * PART_SCALE),
+            );
         }
-        let theta = narrowband_degree(samples_16k) * std::f64::consts::FRAC_PI_2;
+        if narrowband >= 0.5 {
+            out.extend_from_within(..HALF_DIM);
+        } else {
+            let band_limited = voiceprint_audio::simulate_telephone_channel(samples_16k);
+            for part in &self.parts {
+                out.extend(
+                    l2_normalized(&part.embed(&band_limited)?)?
+                        .into_iter()
+                        .map(|x| x * PART_SCALE),
+                );
+            }
+        }
+        let theta = narrowband * std::f64::consts::FRAC_PI_2;
         out.push(theta.cos() as f32 * PART_SCALE);
         out.push(theta.sin() as f32 * PART_SCALE);
         Ok(out)
     }
 }
 
-/// A fused embedding (or voiceprint vector) split into its parts.
+/// A fused embedding (or voiceprint vector) and its measured channel.
 #[derive(Debug, Clone, Copy)]
 pub struct FusedParts<'a> {
-    pub campplus: &'a [f32],
-    pub ge2e: &'a [f32],
+    vector: &'a [f32],
     /// Measured narrowband degree in [0, 1].
     pub narrowband: f64,
 }
@@ -139,17 +175,27 @@ pub struct FusedParts<'a> {
 impl<'a> FusedParts<'a> {
     pub fn split(vector: &'a [f32]) -> Result<Self, EngineError> {
         if vector.len() != FUSED_DIM {
-            return Err(EngineError::DimensionMismatch { expected: FUSED_DIM, got: vector.len() });
+            return Err(EngineError::DimensionMismatch {
+                expected: FUSED_DIM,
+                got: vector.len(),
+            });
         }
-        let (campplus, rest) = vector.split_at(PART_DIMS[0]);
-        let (ge2e, channel) = rest.split_at(PART_DIMS[1]);
-        let theta = f64::from(channel[1]).atan2(f64::from(channel[0]));
-        Ok(Self { campplus, ge2e, narrowband: (theta / std::f64::consts::FRAC_PI_2).clamp(0.0, 1.0) })
+        let theta = f64::from(vector[FUSED_DIM - 1]).atan2(f64::from(vector[FUSED_DIM - 2]));
+        Ok(Self {
+            vector,
+            narrowband: (theta / std::f64::consts::FRAC_PI_2).clamp(0.0, 1.0),
+        })
     }
 
-    fn part(&self, index: usize) -> &'a [f32] {
-        if index == 0 { self.campplus } else { self.ge2e }
+    /// Part `model` (0 = CAM++, 1 = GE2E), received or band-limited.
+    pub fn part(&self, model: usize, narrow: bool) -> &'a [f32] {
+        &self.vector[part_range(model, narrow)]
     }
+}
+
+/// Whether a trial compares the band-limited versions: when either side is narrowband.
+fn compare_band_limited(enroll_narrowband: f64, test_narrowband: f64) -> bool {
+    enroll_narrowband >= 0.5 || test_narrowband >= 0.5
 }
 
 /// Per-trial inputs of the fusion: each model's (normalised) score and the channels.
@@ -185,8 +231,11 @@ pub enum ChannelCondition {
 }
 
 impl ChannelCondition {
-    pub const ALL: [ChannelCondition; 3] =
-        [ChannelCondition::Wideband, ChannelCondition::Narrowband, ChannelCondition::CrossChannel];
+    pub const ALL: [ChannelCondition; 3] = [
+        ChannelCondition::Wideband,
+        ChannelCondition::Narrowband,
+        ChannelCondition::CrossChannel,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -254,7 +303,10 @@ pub struct Anchors {
 
 impl From<Calibration> for Anchors {
     fn from(c: Calibration) -> Self {
-        Self { raw_at_50: c.raw_at_50, raw_at_90: c.raw_at_90 }
+        Self {
+            raw_at_50: c.raw_at_50,
+            raw_at_90: c.raw_at_90,
+        }
     }
 }
 
@@ -269,7 +321,8 @@ impl Fusion {
     }
 
     pub fn from_json(text: &str) -> Result<Self, EngineError> {
-        let f: Fusion = serde_json::from_str(text).map_err(|e| EngineError::Calibration(format!("fusion file: {e}")))?;
+        let f: Fusion = serde_json::from_str(text)
+            .map_err(|e| EngineError::Calibration(format!("fusion file: {e}")))?;
         f.validate()?;
         Ok(f)
     }
@@ -287,10 +340,14 @@ impl Fusion {
     fn validate(&self) -> Result<(), EngineError> {
         let names: Vec<&str> = self.weights.iter().map(|(n, _)| n.as_str()).collect();
         if names != FEATURE_NAMES {
-            return Err(EngineError::Calibration(format!("fusion weights must be {FEATURE_NAMES:?}, got {names:?}")));
+            return Err(EngineError::Calibration(format!(
+                "fusion weights must be {FEATURE_NAMES:?}, got {names:?}"
+            )));
         }
         if self.weights.iter().any(|(_, w)| !w.is_finite()) {
-            return Err(EngineError::Calibration("fusion weights must be finite".into()));
+            return Err(EngineError::Calibration(
+                "fusion weights must be finite".into(),
+            ));
         }
         Calibration::new(self.wideband.raw_at_50, self.wideband.raw_at_90)?;
         Calibration::new(self.narrowband.raw_at_50, self.narrowband.raw_at_90)?;
@@ -307,7 +364,11 @@ impl Fusion {
     ) -> Self {
         Self {
             part_score,
-            weights: FEATURE_NAMES.iter().zip(weights).map(|(n, w)| ((*n).to_owned(), w)).collect(),
+            weights: FEATURE_NAMES
+                .iter()
+                .zip(weights)
+                .map(|(n, w)| ((*n).to_owned(), w))
+                .collect(),
             wideband: calibrations[ChannelCondition::Wideband as usize].into(),
             narrowband: calibrations[ChannelCondition::Narrowband as usize].into(),
             cross_channel: calibrations[ChannelCondition::CrossChannel as usize].into(),
@@ -317,7 +378,11 @@ impl Fusion {
 
     /// Fused log-likelihood-ratio score of one trial.
     pub fn fused_score(&self, features: &FusionFeatures) -> f64 {
-        self.weights.iter().zip(features.vector()).map(|((_, w), x)| w * x).sum()
+        self.weights
+            .iter()
+            .zip(features.vector())
+            .map(|((_, w), x)| w * x)
+            .sum()
     }
 
     /// The 0–100 map for a trial's channel condition.
@@ -327,19 +392,34 @@ impl Fusion {
             ChannelCondition::Narrowband => self.narrowband,
             ChannelCondition::CrossChannel => self.cross_channel,
         };
-        Calibration { raw_at_50: a.raw_at_50, raw_at_90: a.raw_at_90 }
+        Calibration {
+            raw_at_50: a.raw_at_50,
+            raw_at_90: a.raw_at_90,
+        }
     }
 
     /// Per-model scores and channels of a voiceprint vector against a test embedding,
     /// both fused; S-norm against `cohort` when the fusion was fitted on S-norm scores.
-    pub fn features(&self, enroll: &[f32], test: &[f32], cohort: Option<&Cohort>) -> Result<FusionFeatures, EngineError> {
+    pub fn features(
+        &self,
+        enroll: &[f32],
+        test: &[f32],
+        cohort: Option<&Cohort>,
+    ) -> Result<FusionFeatures, EngineError> {
         part_features(self.part_score, enroll, test, cohort)
     }
 
     /// Calibrated 0–100 score of a fused voiceprint vector against a fused test embedding.
-    pub fn score(&self, enroll: &[f32], test: &[f32], cohort: Option<&Cohort>) -> Result<f64, EngineError> {
+    pub fn score(
+        &self,
+        enroll: &[f32],
+        test: &[f32],
+        cohort: Option<&Cohort>,
+    ) -> Result<f64, EngineError> {
         let f = self.features(enroll, test, cohort)?;
-        Ok(self.calibration_for(f.condition()).score(self.fused_score(&f)))
+        Ok(self
+            .calibration_for(f.condition())
+            .score(self.fused_score(&f)))
     }
 }
 
@@ -351,38 +431,56 @@ pub fn part_features(
     cohort: Option<&Cohort>,
 ) -> Result<FusionFeatures, EngineError> {
     let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
+    let narrow = compare_band_limited(e.narrowband, t.narrowband);
     let mut scores = [0f64; 2];
     for (i, score) in scores.iter_mut().enumerate() {
-        let raw = cosine(e.part(i), t.part(i))?;
+        let raw = cosine(e.part(i, narrow), t.part(i, narrow))?;
         *score = match (kind, cohort) {
             (PartScore::Cosine, _) => f64::from(raw),
             (PartScore::SNorm, Some(c)) => {
-                let (ec, tc) = c.part_scores(i, enroll, test)?;
+                let (ec, tc) = c.part_scores(part_range(i, narrow), enroll, test)?;
                 crate::scoring::adaptive_s_norm(raw, &ec, &tc, SNormConfig::default())?
             }
             (PartScore::SNorm, None) => {
-                return Err(EngineError::Cohort("this fusion scores S-normed parts and needs a cohort".into()))
+                return Err(EngineError::Cohort(
+                    "this fusion scores S-normed parts and needs a cohort".into(),
+                ))
             }
         };
     }
-    Ok(FusionFeatures { campplus: scores[0], ge2e: scores[1], enroll_narrowband: e.narrowband, test_narrowband: t.narrowband })
+    Ok(FusionFeatures {
+        campplus: scores[0],
+        ge2e: scores[1],
+        enroll_narrowband: e.narrowband,
+        test_narrowband: t.narrowband,
+    })
 }
 
 impl Cohort {
-    /// Cosines of part `index` of two fused vectors against the same part of every member
-    /// (the cohort must hold fused embeddings).
-    pub fn part_scores(&self, index: usize, enroll: &[f32], test: &[f32]) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
+    /// Cosines of the block `range` of two fused vectors against the same block of every
+    /// member (the cohort must hold fused embeddings).
+    fn part_scores(
+        &self,
+        range: std::ops::Range<usize>,
+        enroll: &[f32],
+        test: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
         if self.model() != FUSED_MODEL_ID {
-            return Err(EngineError::ModelMismatch { expected: FUSED_MODEL_ID.into(), got: self.model().into() });
+            return Err(EngineError::ModelMismatch {
+                expected: FUSED_MODEL_ID.into(),
+                got: self.model().into(),
+            });
         }
-        let range = if index == 0 { 0..PART_DIMS[0] } else { PART_DIMS[0]..PART_DIMS[0] + PART_DIMS[1] };
         let score = |v: &[f32]| -> Result<Vec<f32>, EngineError> {
             let q = l2_normalized(&v[range.clone()])?;
-            Ok(self.rows().map(|row| {
-                let r = &row[range.clone()];
-                // Rows are unit-norm as a whole; each part carries 1/√3 of it.
-                r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / PART_SCALE
-            }).collect())
+            Ok(self
+                .rows()
+                .map(|row| {
+                    let r = &row[range.clone()];
+                    // Rows are unit-norm as a whole; each block carries 1/√5 of it.
+                    r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / PART_SCALE
+                })
+                .collect())
         };
         Ok((score(enroll)?, score(test)?))
     }
@@ -407,11 +505,17 @@ pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], Eng
     }
     let used = counts.iter().filter(|c| c[0] > 0 && c[1] > 0).count();
     if used == 0 {
-        return Err(EngineError::Calibration("fusion fit needs target and non-target trials".into()));
+        return Err(EngineError::Calibration(
+            "fusion fit needs target and non-target trials".into(),
+        ));
     }
     let weight = |t: &FitTrial| {
         let c = counts[t.list];
-        if c[0] == 0 || c[1] == 0 { 0.0 } else { 0.5 / (used as f64 * c[usize::from(t.target)] as f64) }
+        if c[0] == 0 || c[1] == 0 {
+            0.0
+        } else {
+            0.5 / (used as f64 * c[usize::from(t.target)] as f64)
+        }
     };
     let mut w = [0f64; FEATURES];
     for _ in 0..50 {
@@ -435,7 +539,8 @@ pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], Eng
             hess[i][i] += l2;
         }
         hess[0][0] += 1e-9;
-        let step = solve(hess, grad).ok_or_else(|| EngineError::Calibration("fusion fit: singular system".into()))?;
+        let step = solve(hess, grad)
+            .ok_or_else(|| EngineError::Calibration("fusion fit: singular system".into()))?;
         let mut max_step = 0f64;
         for i in 0..FEATURES {
             w[i] -= step[i];
@@ -460,10 +565,11 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
+        let pivot_row = a[col];
         for row in col + 1..FEATURES {
-            let f = a[row][col] / a[col][col];
-            for k in col..FEATURES {
-                a[row][k] -= f * a[col][k];
+            let f = a[row][col] / pivot_row[col];
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -506,22 +612,41 @@ mod tests {
                 (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
             })
             .collect();
-        assert!(narrowband_degree(&noise) < 0.01, "{}", high_band_ratio_db(&noise));
+        assert!(
+            narrowband_degree(&noise) < 0.01,
+            "{}",
+            high_band_ratio_db(&noise)
+        );
         let narrow = voiceprint_audio::simulate_telephone_channel(&noise);
-        assert!(narrowband_degree(&narrow) > 0.99, "{}", high_band_ratio_db(&narrow));
+        assert!(
+            narrowband_degree(&narrow) > 0.99,
+            "{}",
+            high_band_ratio_db(&narrow)
+        );
         assert_eq!(narrowband_degree(&[0.0; 4000]), 0.0);
     }
 
     #[test]
     fn fused_parts_round_trip_the_channel_angle() {
         let mut v = vec![0f32; FUSED_DIM];
-        v[0] = PART_SCALE;
-        v[192] = PART_SCALE;
+        for (block, start) in [0, 192, 448, 640].into_iter().enumerate() {
+            v[start + block] = PART_SCALE;
+        }
         let theta = 0.3 * std::f64::consts::FRAC_PI_2;
-        v[448] = (theta.cos() as f32) * PART_SCALE;
-        v[449] = (theta.sin() as f32) * PART_SCALE;
+        v[FUSED_DIM - 2] = (theta.cos() as f32) * PART_SCALE;
+        v[FUSED_DIM - 1] = (theta.sin() as f32) * PART_SCALE;
         let p = FusedParts::split(&v).unwrap();
         assert!((p.narrowband - 0.3).abs() < 1e-5);
+        // Each block is where the layout says, received and band-limited.
+        assert_eq!(p.part(0, false)[0], PART_SCALE);
+        assert_eq!(p.part(1, false)[1], PART_SCALE);
+        assert_eq!(p.part(0, true)[2], PART_SCALE);
+        assert_eq!(p.part(1, true)[3], PART_SCALE);
+        assert!(
+            compare_band_limited(0.0, 1.0)
+                && compare_band_limited(1.0, 0.0)
+                && !compare_band_limited(0.2, 0.3)
+        );
         assert!(FusedParts::split(&v[..100]).is_err());
     }
 
@@ -538,15 +663,40 @@ mod tests {
             let target = i % 10 == 0;
             let c = if target { 0.8 } else { 0.3 } + 0.2 * rnd();
             let g = 0.5 + 0.4 * rnd();
-            let f = FusionFeatures { campplus: c, ge2e: g, enroll_narrowband: 0.0, test_narrowband: 0.0 };
-            trials.push(FitTrial { features: f, target, list: 0 });
+            let f = FusionFeatures {
+                campplus: c,
+                ge2e: g,
+                enroll_narrowband: 0.0,
+                test_narrowband: 0.0,
+            };
+            trials.push(FitTrial {
+                features: f,
+                target,
+                list: 0,
+            });
         }
         let w = fit_logistic(&trials, 1e-3).unwrap();
         assert!(w[1] > 5.0 * w[2].abs(), "{w:?}");
-        let fused = |t: &FitTrial| w.iter().zip(t.features.vector()).map(|(a, b)| a * b).sum::<f64>();
-        let min_target = trials.iter().filter(|t| t.target).map(fused).fold(f64::INFINITY, f64::min);
-        let max_non = trials.iter().filter(|t| !t.target).map(fused).fold(f64::NEG_INFINITY, f64::max);
+        let fused = |t: &FitTrial| {
+            w.iter()
+                .zip(t.features.vector())
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+        };
+        let min_target = trials
+            .iter()
+            .filter(|t| t.target)
+            .map(fused)
+            .fold(f64::INFINITY, f64::min);
+        let max_non = trials
+            .iter()
+            .filter(|t| !t.target)
+            .map(fused)
+            .fold(f64::NEG_INFINITY, f64::max);
         assert!(min_target > max_non);
-        assert!(fit_logistic(&trials[1..10], 1e-3).is_err(), "no targets in the list");
+        assert!(
+            fit_logistic(&trials[1..10], 1e-3).is_err(),
+            "no targets in the list"
+        );
     }
 }

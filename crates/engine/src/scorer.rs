@@ -23,38 +23,69 @@ pub struct TrialScore {
 /// Scores voiceprints of one model.
 #[derive(Debug, Clone)]
 pub enum Scorer {
-    Single { model: String, cohort: Option<Cohort>, calibration: Calibration },
-    Fused { fusion: Fusion, cohort: Option<Cohort> },
+    Single {
+        model: String,
+        cohort: Option<Cohort>,
+        calibration: Calibration,
+    },
+    Fused {
+        fusion: Fusion,
+        cohort: Option<Cohort>,
+    },
 }
 
 impl Scorer {
     /// The scorer for `model`: the fused system for [`FUSED_MODEL_ID`] (with `fusion`, or the
     /// shipped one), otherwise cosine — S-norm with a cohort — and the model's calibration.
-    pub fn for_model(model: &str, cohort: Option<Cohort>, fusion: Option<Fusion>) -> Result<Self, EngineError> {
+    pub fn for_model(
+        model: &str,
+        cohort: Option<Cohort>,
+        fusion: Option<Fusion>,
+    ) -> Result<Self, EngineError> {
         if let Some(c) = &cohort {
             if c.model() != model {
-                return Err(EngineError::ModelMismatch { expected: model.to_owned(), got: c.model().to_owned() });
+                return Err(EngineError::ModelMismatch {
+                    expected: model.to_owned(),
+                    got: c.model().to_owned(),
+                });
             }
         }
         if model == FUSED_MODEL_ID {
             let fusion = fusion.unwrap_or_else(Fusion::default_fusion);
             if fusion.part_score == PartScore::SNorm && cohort.is_none() {
-                return Err(EngineError::Cohort("the fusion scores S-normed parts: give it a cohort".into()));
+                return Err(EngineError::Cohort(
+                    "the fusion scores S-normed parts: give it a cohort".into(),
+                ));
             }
             // A cosine fusion ignores any cohort: its weights were fitted without one.
-            let cohort = if fusion.part_score == PartScore::SNorm { cohort } else { None };
+            let cohort = if fusion.part_score == PartScore::SNorm {
+                cohort
+            } else {
+                None
+            };
             return Ok(Scorer::Fused { fusion, cohort });
         }
-        let kind = if cohort.is_some() { ScoreKind::SNorm } else { ScoreKind::Cosine };
-        let calibration = Calibration::for_model(model, kind)
-            .ok_or_else(|| EngineError::Calibration(format!("no calibration for model {model:?}")))?;
-        Ok(Scorer::Single { model: model.to_owned(), cohort, calibration })
+        let kind = if cohort.is_some() {
+            ScoreKind::SNorm
+        } else {
+            ScoreKind::Cosine
+        };
+        let calibration = Calibration::for_model(model, kind).ok_or_else(|| {
+            EngineError::Calibration(format!("no calibration for model {model:?}"))
+        })?;
+        Ok(Scorer::Single {
+            model: model.to_owned(),
+            cohort,
+            calibration,
+        })
     }
 
     /// What [`TrialScore::raw`] is.
     pub fn kind(&self) -> ScoreKind {
         match self {
-            Scorer::Single { cohort: Some(_), .. } => ScoreKind::SNorm,
+            Scorer::Single {
+                cohort: Some(_), ..
+            } => ScoreKind::SNorm,
             Scorer::Single { cohort: None, .. } => ScoreKind::Cosine,
             Scorer::Fused { .. } => ScoreKind::Fused,
         }
@@ -63,13 +94,27 @@ impl Scorer {
     /// Scores `test` (an embedding of the voiceprint's model) against `voiceprint`.
     pub fn score(&self, voiceprint: &Voiceprint, test: &[f32]) -> Result<TrialScore, EngineError> {
         match self {
-            Scorer::Single { model, cohort, calibration } => {
+            Scorer::Single {
+                model,
+                cohort,
+                calibration,
+            } => {
                 let cosine = voiceprint.score(model, test)?;
                 let raw = match cohort {
-                    Some(c) => c.s_norm(model, cosine, voiceprint.values(), test, SNormConfig::default())?,
+                    Some(c) => c.s_norm(
+                        model,
+                        cosine,
+                        voiceprint.values(),
+                        test,
+                        SNormConfig::default(),
+                    )?,
                     None => f64::from(cosine),
                 };
-                Ok(TrialScore { raw, score: calibration.score(raw), fusion: None })
+                Ok(TrialScore {
+                    raw,
+                    score: calibration.score(raw),
+                    fusion: None,
+                })
             }
             Scorer::Fused { fusion, cohort } => {
                 if voiceprint.model() != FUSED_MODEL_ID {
@@ -81,7 +126,11 @@ impl Scorer {
                 let features = fusion.features(voiceprint.values(), test, cohort.as_ref())?;
                 let raw = fusion.fused_score(&features);
                 let score = fusion.calibration_for(features.condition()).score(raw);
-                Ok(TrialScore { raw, score, fusion: Some(features) })
+                Ok(TrialScore {
+                    raw,
+                    score,
+                    fusion: Some(features),
+                })
             }
         }
     }

@@ -27,7 +27,11 @@ const TESTS_PER_SPEAKER: usize = 2;
 fn concatenated(takes: &[PathBuf], telephone: bool) -> Vec<f32> {
     let mut samples = Vec::new();
     for take in takes {
-        samples.extend(voiceprint_audio::prepare_file(take).expect("decode").samples_16k);
+        samples.extend(
+            voiceprint_audio::prepare_file(take)
+                .expect("decode")
+                .samples_16k,
+        );
     }
     if telephone {
         samples = voiceprint_audio::simulate_telephone_channel(&samples);
@@ -43,18 +47,39 @@ struct Speaker {
 
 fn speakers(data: &Path) -> Vec<Speaker> {
     let root = data.join("audiomnist-az-16k");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     dirs.into_iter()
         .filter_map(|dir| {
-            let mut takes: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "flac")).collect();
+            let mut takes: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "flac"))
+                .collect();
             takes.sort();
             // Spread over digits: every 3rd take for enrollment, the rest for tests.
             let need = ENROLL_TAKES + TEST_TAKES * TESTS_PER_SPEAKER;
             (takes.len() >= need).then(|| {
-                let enroll: Vec<PathBuf> = takes.iter().step_by(3).take(ENROLL_TAKES).cloned().collect();
-                let rest: Vec<PathBuf> = takes.iter().filter(|t| !enroll.contains(t)).cloned().collect();
-                let tests = rest.chunks(TEST_TAKES).take(TESTS_PER_SPEAKER).map(<[PathBuf]>::to_vec).collect();
+                let enroll: Vec<PathBuf> = takes
+                    .iter()
+                    .step_by(3)
+                    .take(ENROLL_TAKES)
+                    .cloned()
+                    .collect();
+                let rest: Vec<PathBuf> = takes
+                    .iter()
+                    .filter(|t| !enroll.contains(t))
+                    .cloned()
+                    .collect();
+                let tests = rest
+                    .chunks(TEST_TAKES)
+                    .take(TESTS_PER_SPEAKER)
+                    .map(<[PathBuf]>::to_vec)
+                    .collect();
                 Speaker { enroll, tests }
             })
         })
@@ -70,7 +95,12 @@ struct ListResult {
     conditions: Vec<ChannelCondition>,
 }
 
-fn run_list(embedder: &dyn Embedder, scorer: &Scorer, speakers: &[Speaker], telephone: bool) -> ListResult {
+fn run_list(
+    embedder: &dyn Embedder,
+    scorer: &Scorer,
+    speakers: &[Speaker],
+    telephone: bool,
+) -> ListResult {
     let embed = |takes: &[PathBuf]| {
         let speech = concatenated(takes, telephone);
         let seconds = speech.len() as f64 / 16_000.0;
@@ -80,11 +110,22 @@ fn run_list(embedder: &dyn Embedder, scorer: &Scorer, speakers: &[Speaker], tele
         .iter()
         .map(|s| {
             let (e, seconds) = embed(&s.enroll);
-            Voiceprint::enroll(FUSED_MODEL_ID, &[EnrollmentSample { embedding: &e, net_speech_seconds: seconds }]).unwrap()
+            Voiceprint::enroll(
+                FUSED_MODEL_ID,
+                &[EnrollmentSample {
+                    embedding: &e,
+                    net_speech_seconds: seconds,
+                }],
+            )
+            .unwrap()
         })
         .collect();
-    let tests: Vec<(usize, Vec<f32>)> =
-        speakers.iter().enumerate().flat_map(|(i, s)| s.tests.iter().map(move |t| (i, t))).map(|(i, t)| (i, embed(t).0)).collect();
+    let tests: Vec<(usize, Vec<f32>)> = speakers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.tests.iter().map(move |t| (i, t)))
+        .map(|(i, t)| (i, embed(t).0))
+        .collect();
     let mut sets: [(Vec<f64>, Vec<f64>); 4] = Default::default();
     let mut conditions = Vec::new();
     for (e, vp) in voiceprints.iter().enumerate() {
@@ -93,12 +134,22 @@ fn run_list(embedder: &dyn Embedder, scorer: &Scorer, speakers: &[Speaker], tele
             let f = s.fusion.expect("fused features");
             conditions.push(f.condition());
             for (set, value) in sets.iter_mut().zip([s.raw, f.campplus, f.ge2e, s.score]) {
-                if e == *spk { set.0.push(value) } else { set.1.push(value) }
+                if e == *spk {
+                    set.0.push(value)
+                } else {
+                    set.1.push(value)
+                }
             }
         }
     }
     let [fused, campplus, ge2e, calibrated] = sets.map(|(t, n)| ScoreSet::new(t, n).unwrap());
-    ListResult { fused, campplus, ge2e, calibrated, conditions }
+    ListResult {
+        fused,
+        campplus,
+        ge2e,
+        calibrated,
+        conditions,
+    }
 }
 
 /// 1 − AUC: the share of (target, non-target) pairs where the non-target scores higher
@@ -119,33 +170,59 @@ fn ranking_error(set: &ScoreSet) -> f64 {
 
 #[test]
 fn fused_system_beats_campplus_and_holds_its_calibration_on_a_small_development_list() {
-    let Some(shared) = common::shared_dir_with("data/audiomnist-az-16k/metadata.txt") else { return };
+    let Some(shared) = common::shared_dir_with("data/audiomnist-az-16k/metadata.txt") else {
+        return;
+    };
     if common::campplus_weights().is_none() || common::ge2e_weights().is_none() {
         return;
     }
     let embedder = load_fused_embedder(&common::models_dir()).unwrap();
     let scorer = Scorer::for_model(FUSED_MODEL_ID, None, None).unwrap();
     let speakers = speakers(&shared.join("data"));
-    assert_eq!(speakers.len(), SPEAKERS, "AudioMNIST-AZ has enough speakers with enough takes");
+    assert_eq!(
+        speakers.len(),
+        SPEAKERS,
+        "AudioMNIST-AZ has enough speakers with enough takes"
+    );
 
-    for (telephone, expected, max_fused_eer) in
-        [(false, ChannelCondition::Wideband, 0.02), (true, ChannelCondition::Narrowband, 0.05)]
-    {
+    for (telephone, expected, max_fused_eer) in [
+        (false, ChannelCondition::Wideband, 0.02),
+        (true, ChannelCondition::Narrowband, 0.05),
+    ] {
         let r = run_list(&*embedder, &scorer, &speakers, telephone);
         let (fused, campplus, ge2e) = (r.fused.eer().eer, r.campplus.eer().eer, r.ge2e.eer().eer);
-        eprintln!("telephone={telephone}: EER fused {fused:.4}, campplus {campplus:.4}, ge2e {ge2e:.4}");
+        eprintln!(
+            "telephone={telephone}: EER fused {fused:.4}, campplus {campplus:.4}, ge2e {ge2e:.4}"
+        );
         // Every trial is measured on its real channel.
-        assert!(r.conditions.iter().all(|&c| c == expected), "telephone={telephone}: {:?}", r.conditions.iter().find(|&&c| c != expected));
+        assert!(
+            r.conditions.iter().all(|&c| c == expected),
+            "telephone={telephone}: {:?}",
+            r.conditions.iter().find(|&&c| c != expected)
+        );
         // Pinned: measured 2026-12-01 (see docs/CALIBRATION.md), with headroom for a
         // 32-target list where one trial is ~3 % of FRR.
-        assert!(fused <= max_fused_eer, "fused EER {fused} above {max_fused_eer}");
+        assert!(
+            fused <= max_fused_eer,
+            "fused EER {fused} above {max_fused_eer}"
+        );
         // EER on 48 targets moves in steps of 2 %: compare the pairwise ranking error
         // (share of target/impostor pairs in the wrong order, 1 − AUC) instead, which
         // uses every pair.
-        let (fused_rank, campplus_rank, ge2e_rank) = (ranking_error(&r.fused), ranking_error(&r.campplus), ranking_error(&r.ge2e));
+        let (fused_rank, campplus_rank, ge2e_rank) = (
+            ranking_error(&r.fused),
+            ranking_error(&r.campplus),
+            ranking_error(&r.ge2e),
+        );
         eprintln!("  ranking error: fused {fused_rank:.5}, campplus {campplus_rank:.5}, ge2e {ge2e_rank:.5}");
-        assert!(fused_rank <= campplus_rank, "fusion ({fused_rank}) ranks worse than CAM++ alone ({campplus_rank})");
-        assert!(fused_rank <= ge2e_rank, "fusion ({fused_rank}) ranks worse than GE2E alone ({ge2e_rank})");
+        assert!(
+            fused_rank <= campplus_rank,
+            "fusion ({fused_rank}) ranks worse than CAM++ alone ({campplus_rank})"
+        );
+        assert!(
+            fused_rank <= ge2e_rank,
+            "fusion ({fused_rank}) ranks worse than GE2E alone ({ge2e_rank})"
+        );
         // The calibration keeps impostors below 90 here (FAR ≤ 1 % on the full lists).
         let at_90 = r.calibrated.at_threshold(90.0);
         assert!(at_90.far <= 0.02, "FAR at 90 is {}", at_90.far);

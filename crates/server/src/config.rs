@@ -63,6 +63,8 @@ impl std::fmt::Debug for StoreSection {
 pub struct EngineSection {
     pub model: String,
     pub models_dir: PathBuf,
+    /// Fusion file from `voiceprint fusion fit` (empty: the shipped fusion).
+    pub fusion_file: PathBuf,
     pub workers: usize,
     pub required: bool,
 }
@@ -387,8 +389,8 @@ impl Config {
         if self.auth.access_key_id.is_empty() != self.auth.secret_access_key.is_empty() {
             return bad("auth.access_key_id and auth.secret_access_key must be set together");
         }
-        if !["campplus", "ge2e"].contains(&self.engine.model.to_ascii_lowercase().as_str()) {
-            return bad("engine.model must be \"campplus\" or \"ge2e\"");
+        if !["fusion", "campplus", "ge2e"].contains(&self.engine.model.to_ascii_lowercase().as_str()) {
+            return bad("engine.model must be \"fusion\", \"campplus\" or \"ge2e\"");
         }
         let sessions = &self.sessions;
         let positive = |x: f64| x.is_finite() && x > 0.0;

@@ -321,6 +321,10 @@ async fn enroll_from_one_session_then_accept_the_speaker_and_reject_an_impostor(
     let b_short = mulaw_speech(&audio_dir, VOICE_B, SHORT_TEXT);
     let (server, c) = start_server(&dir.path().join("data")).await;
     let domain = create_domain(&c).await;
+    // The default scoring is the fused system (docs/CALIBRATION.md): these μ-law calls
+    // are scored with its narrowband weights and calibration.
+    let health: Value = reqwest::get(format!("http://{}/health", server.addr)).await.unwrap().json().await.unwrap();
+    assert_eq!(health["speaker_model"], "fusion", "{health}");
 
     // --- enrollment call: native WebSocket, faster than real time ---
     let started = c

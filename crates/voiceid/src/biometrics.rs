@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use voiceprint_audio::{AudioError, DecodeOptions};
-use voiceprint_engine::calibration::{Calibration, ScoreKind};
+use voiceprint_engine::scorer::Scorer;
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 use voiceprint_engine::{Embedder, EngineError};
 
@@ -50,7 +50,7 @@ struct EmbedJob {
 pub struct Biometrics {
     model_id: String,
     dim: usize,
-    calibration: Calibration,
+    scorer: Scorer,
     queue: SyncSender<EmbedJob>,
     workers: usize,
 }
@@ -75,15 +75,20 @@ fn worker_count(requested: usize) -> usize {
 }
 
 impl Biometrics {
-    /// Starts `workers` engine threads (0 = available cores) running `embedder`.
-    /// The threads end when the last clone of the returned value's queue is dropped.
+    /// Starts `workers` engine threads (0 = available cores) running `embedder`,
+    /// scoring with the model's shipped calibration (or, for the fused system, its
+    /// shipped fusion). The threads end when the last clone of the returned value's
+    /// queue is dropped.
     pub fn new(embedder: Arc<dyn Embedder>, workers: usize) -> Result<Self> {
+        let scorer = Scorer::for_model(embedder.model_id(), None, None)
+            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
+        Self::with_scorer(embedder, scorer, workers)
+    }
+
+    /// [`Biometrics::new`] with a given scorer (e.g. a refitted fusion file).
+    pub fn with_scorer(embedder: Arc<dyn Embedder>, scorer: Scorer, workers: usize) -> Result<Self> {
         let workers = worker_count(workers);
         let model_id = embedder.model_id().to_owned();
-        let calibration =
-            Calibration::for_model(&model_id, ScoreKind::Cosine).ok_or_else(|| {
-                Error::Internal(format!("no calibration for speaker model {model_id:?}"))
-            })?;
         // A short queue: enough to keep every worker busy, small enough that a flood
         // of callers waits in their own threads rather than in an unbounded buffer.
         let (queue, jobs) = mpsc::sync_channel::<EmbedJob>(workers * 4);
@@ -99,18 +104,35 @@ impl Biometrics {
         Ok(Biometrics {
             dim: embedder.dim(),
             model_id,
-            calibration,
+            scorer,
             queue,
             workers,
         })
     }
 
-    /// Loads `model_name` (`"campplus"` or `"ge2e"`) from `models_dir`, laid out as
-    /// `scripts/fetch-models.sh` writes it.
+    /// Loads `model_name` (`"fusion"`, `"campplus"` or `"ge2e"`) from `models_dir`,
+    /// laid out as `scripts/fetch-models.sh` writes it.
     pub fn load(models_dir: &Path, model_name: &str, workers: usize) -> Result<Self> {
+        Self::load_with_fusion(models_dir, model_name, None, workers)
+    }
+
+    /// [`Biometrics::load`]; `fusion_file` replaces the shipped fusion weights and
+    /// calibration (`voiceprint fusion fit`).
+    pub fn load_with_fusion(
+        models_dir: &Path,
+        model_name: &str,
+        fusion_file: Option<&Path>,
+        workers: usize,
+    ) -> Result<Self> {
         let embedder = voiceprint_engine::models::load_embedder_by_name(model_name, models_dir)
             .map_err(|e| Error::Internal(format!("speaker model not loaded: {e}")))?;
-        Self::new(embedder, workers)
+        let fusion = fusion_file
+            .map(voiceprint_engine::fusion::Fusion::load)
+            .transpose()
+            .map_err(|e| Error::Internal(format!("fusion file: {e}")))?;
+        let scorer = Scorer::for_model(embedder.model_id(), None, fusion)
+            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
+        Self::with_scorer(embedder, scorer, workers)
     }
 
     /// The model id stored with every voiceprint (e.g. `"campplus"`).
@@ -188,21 +210,12 @@ impl Biometrics {
     }
 
     /// Calibrated 0–100 score of `embedding` against `voiceprint` (90 = Voice ID's
-    /// default acceptance threshold, about 1 % false acceptance).
+    /// default acceptance threshold, at most 1 % false acceptance on the development
+    /// lists of the call's channel). Rounds down, so a displayed 90 always means the
+    /// calibrated score reached 90.
     pub fn score(&self, voiceprint: &Voiceprint, embedding: &[f32]) -> Result<u8> {
-        let raw = voiceprint
-            .score(&self.model_id, embedding)
-            .map_err(engine_error)?;
-        Ok(self.calibrated(raw))
-    }
-
-    /// Calibrated 0–100 score of a raw cosine; rounds down, so a displayed 90 always
-    /// means the calibrated score reached 90.
-    pub fn calibrated(&self, raw_cosine: f32) -> u8 {
-        self.calibration
-            .score(f64::from(raw_cosine))
-            .floor()
-            .clamp(0.0, 100.0) as u8
+        let scored = self.scorer.score(voiceprint, embedding).map_err(engine_error)?;
+        Ok(scored.score.floor().clamp(0.0, 100.0) as u8)
     }
 
     /// Parses a stored voiceprint, refusing one from another model (its scores would

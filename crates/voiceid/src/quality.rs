@@ -305,19 +305,16 @@ pub fn voice_consistency(chunk_embeddings: &[Vec<f32>]) -> Option<VoiceConsisten
     })
 }
 
-/// CAM++'s embedding size.
-const CAMPPLUS_DIM: usize = 192;
-
 /// The part of a `model_id` embedding the multiple-voices check compares: the
-/// thresholds were measured on CAM++ cosines, so the fused model's embedding
-/// (`"fusion"`: CAM++ 192 | GE2E 256 | channel 2, each part unit-scaled) is compared
-/// by its CAM++ part; GE2E's cosines run much higher for any two voices, and the
-/// channel part is the same for all chunks of one call.
+/// thresholds were measured on CAM++ cosines, so the fused model's embedding is
+/// compared by its CAM++ part as received (`voiceprint_engine::fusion` owns the
+/// layout); GE2E's cosines run much higher for any two voices, and the channel part is
+/// the same for all chunks of one call.
 pub fn speaker_part<'a>(model_id: &str, embedding: &'a [f32]) -> &'a [f32] {
-    if model_id == "fusion" && embedding.len() > CAMPPLUS_DIM {
-        &embedding[..CAMPPLUS_DIM]
-    } else {
-        embedding
+    use voiceprint_engine::fusion::{FusedParts, FUSED_MODEL_ID};
+    match FusedParts::split(embedding) {
+        Ok(parts) if model_id == FUSED_MODEL_ID => parts.part(0, false),
+        _ => embedding,
     }
 }
 

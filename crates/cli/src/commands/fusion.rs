@@ -6,9 +6,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use voiceprint_engine::calibration::{fit, Calibration, AUTHENTICATION_THRESHOLD, TARGET_FAR_AT_90};
+use voiceprint_engine::calibration::{
+    fit, Calibration, AUTHENTICATION_THRESHOLD, TARGET_FAR_AT_90,
+};
 use voiceprint_engine::cohort::Cohort;
-use voiceprint_engine::fusion::{fit_logistic, ChannelCondition, FitTrial, Fusion, PartScore, FEATURES, FEATURE_NAMES};
+use voiceprint_engine::fusion::{
+    fit_logistic, ChannelCondition, FitTrial, Fusion, PartScore, FEATURES, FEATURE_NAMES,
+};
 use voiceprint_engine::metrics::ScoreSet;
 use voiceprint_engine::scorer::Scorer;
 
@@ -32,7 +36,11 @@ pub enum PartScoreArg {
 #[derive(Debug, Args)]
 pub struct FitArgs {
     /// Development trial list (repeat for every condition: wideband, telephone, cross-channel...).
-    #[arg(long, value_name = "FILE", required_unless_present = "telephone_trials")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "telephone_trials"
+    )]
     pub trials: Vec<PathBuf>,
     /// Trial list whose files all go through the simulated 8 kHz μ-law channel first
     /// (as `voiceprint eval --channel telephone`); repeatable.
@@ -42,7 +50,12 @@ pub struct FitArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Folder with both models' weights (scripts/fetch-models.sh).
-    #[arg(long, value_name = "DIR", env = "VOICEPRINT_MODELS_DIR", default_value = "models")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "VOICEPRINT_MODELS_DIR",
+        default_value = "models"
+    )]
     pub models_dir: PathBuf,
     /// Fuse cosines or adaptive S-norms (needs --cohort, built with `--model fusion`).
     #[arg(long, value_enum, default_value = "cosine")]
@@ -65,8 +78,13 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         PartScoreArg::Cosine => PartScore::Cosine,
         PartScoreArg::SNorm => PartScore::SNorm,
     };
-    let embedder = voiceprint_engine::models::load_fused_embedder(&args.models_dir)
-        .map_err(|e| CliError::Failed(format!("loading the models from {}: {e}", args.models_dir.display())))?;
+    let embedder =
+        voiceprint_engine::models::load_fused_embedder(&args.models_dir).map_err(|e| {
+            CliError::Failed(format!(
+                "loading the models from {}: {e}",
+                args.models_dir.display()
+            ))
+        })?;
     let cohort = args.cohort.as_deref().map(Cohort::load).transpose()?;
     // Features of every trial (the shipped weights decide nothing here).
     let mut probe = Fusion::default_fusion();
@@ -74,16 +92,29 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     let scorer = Scorer::for_model(embedder.model_id(), cohort, Some(probe))?;
     let mut names = Vec::new();
     let mut scored_lists = Vec::new();
-    for (paths, channel) in [(&args.trials, Channel::Wideband), (&args.telephone_trials, Channel::Telephone)] {
+    for (paths, channel) in [
+        (&args.trials, Channel::Wideband),
+        (&args.telephone_trials, Channel::Telephone),
+    ] {
         if paths.is_empty() {
             continue;
         }
-        let opts = EmbedOptions { embedder: embedder.clone(), channel };
-        let lists = paths.iter().map(|p| read_trials(p)).collect::<Result<Vec<_>, _>>()?;
+        let opts = EmbedOptions {
+            embedder: embedder.clone(),
+            channel,
+        };
+        let lists = paths
+            .iter()
+            .map(|p| read_trials(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let embedded = embed_trial_files(lists.iter().map(Vec::as_slice), &opts)?;
         for (path, trials) in paths.iter().zip(lists) {
             scored_lists.push(score_embedded(trials, &embedded, opts.model_id(), &scorer)?);
-            let suffix = if channel == Channel::Telephone { " (simulated telephone channel)" } else { "" };
+            let suffix = if channel == Channel::Telephone {
+                " (simulated telephone channel)"
+            } else {
+                ""
+            };
             names.push(format!("{}{suffix}", path.display()));
         }
     }
@@ -92,11 +123,17 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     for (index, scored) in scored_lists.into_iter().enumerate() {
         let mut counts = [0usize; 3];
         for (t, s) in scored.trials.iter().zip(&scored.scores) {
-            let (Some(s), Some(label)) = (s, t.label) else { continue };
+            let (Some(s), Some(label)) = (s, t.label) else {
+                continue;
+            };
             let features = s.fusion.expect("fused scorer");
             counts[features.condition() as usize] += 1;
             if label != Label::Spoof {
-                fit_trials.push(FitTrial { features, target: label == Label::Target, list: index });
+                fit_trials.push(FitTrial {
+                    features,
+                    target: label == Label::Target,
+                    list: index,
+                });
             }
         }
         // A list is calibrated with the condition most of its trials are in.
@@ -104,10 +141,23 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         list_conditions.push(ChannelCondition::ALL[most]);
     }
     let weights = fit_logistic(&fit_trials, args.l2)?;
-    let fused = |t: &FitTrial| weights.iter().zip(t.features.vector()).map(|(w, x)| w * x).sum::<f64>();
+    let fused = |t: &FitTrial| {
+        weights
+            .iter()
+            .zip(t.features.vector())
+            .map(|(w, x)| w * x)
+            .sum::<f64>()
+    };
     let set_of = |index: usize, score: &dyn Fn(&FitTrial) -> f64| -> Result<ScoreSet, CliError> {
-        let pick = |target: bool| fit_trials.iter().filter(|t| t.list == index && t.target == target).map(score).collect();
-        ScoreSet::new(pick(true), pick(false)).map_err(|e| CliError::Failed(format!("{}: {e}", names[index])))
+        let pick = |target: bool| {
+            fit_trials
+                .iter()
+                .filter(|t| t.list == index && t.target == target)
+                .map(score)
+                .collect()
+        };
+        ScoreSet::new(pick(true), pick(false))
+            .map_err(|e| CliError::Failed(format!("{}: {e}", names[index])))
     };
     let mut calibrations = Vec::new();
     for condition in ChannelCondition::ALL {
@@ -139,7 +189,11 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     let pct = |x: f64| format!("{:.2} %", 100.0 * x);
     for (i, name) in names.iter().enumerate() {
         let calibration: Calibration = fusion.calibration_for(list_conditions[i]);
-        let (c, g, f) = (set_of(i, &|t| t.features.campplus)?, set_of(i, &|t| t.features.ge2e)?, set_of(i, &fused)?);
+        let (c, g, f) = (
+            set_of(i, &|t| t.features.campplus)?,
+            set_of(i, &|t| t.features.ge2e)?,
+            set_of(i, &fused)?,
+        );
         let p90 = f.at_threshold(calibration.raw_threshold(AUTHENTICATION_THRESHOLD)?);
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
