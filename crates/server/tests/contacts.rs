@@ -109,21 +109,7 @@ fn branch_of<'a>(contact: &'a Value, action: &str) -> Vec<&'a str> {
 }
 
 async fn setup(dir: &Path) -> (voiceprint_server::RunningServer, Call) {
-    let env = vec![
-        (
-            "VOICEPRINT__ENGINE__MODELS_DIR".to_string(),
-            models_dir().display().to_string(),
-        ),
-        ("VOICEPRINT__ENGINE__WORKERS".to_string(), "2".to_string()),
-    ];
-    let server = voiceprint_server::start(common::test_config(&dir.join("data"), env))
-        .await
-        .expect("server starts");
-    let c = Client::new(
-        server.addr.to_string(),
-        &server.access_key_id,
-        &server.secret_access_key,
-    );
+    let (server, c) = start_with_models(&dir.join("data")).await;
     let d = c
         .ok(
             "CreateDomain",

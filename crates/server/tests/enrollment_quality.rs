@@ -140,21 +140,7 @@ async fn setup() -> Option<(tempfile::TempDir, voiceprint_server::RunningServer,
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![
-        (
-            "VOICEPRINT__ENGINE__MODELS_DIR".to_string(),
-            models_dir().display().to_string(),
-        ),
-        ("VOICEPRINT__ENGINE__WORKERS".to_string(), "2".to_string()),
-    ];
-    let server = voiceprint_server::start(common::test_config(&dir.path().join("data"), env))
-        .await
-        .expect("server starts");
-    let c = Client::new(
-        server.addr.to_string(),
-        &server.access_key_id,
-        &server.secret_access_key,
-    );
+    let (server, c) = start_with_models(&dir.path().join("data")).await;
     let id = c
         .ok("CreateDomain", json!({"Name": "quality", "ServerSideEncryptionConfiguration": {"KmsKeyId": "default"}}))
         .await["Domain"]["DomainId"]

@@ -219,7 +219,15 @@ fn postgres_database_for(data_dir: &Path) -> String {
 
 /// Start the server in-process over `data_dir`.
 pub async fn start_in_process(data_dir: &Path) -> (voiceprint_server::RunningServer, Client) {
-    let server = voiceprint_server::start(test_config(data_dir, Vec::new()))
+    start_in_process_with(data_dir, Vec::new()).await
+}
+
+/// [`start_in_process`] with `VOICEPRINT__...` settings on top of the test config.
+pub async fn start_in_process_with(
+    data_dir: &Path,
+    env: Vec<(String, String)>,
+) -> (voiceprint_server::RunningServer, Client) {
+    let server = voiceprint_server::start(test_config(data_dir, env))
         .await
         .expect("server starts");
     let client = Client::new(

@@ -68,3 +68,18 @@ pub fn mulaw_speech(dir: &Path, voice: &str, text: &str) -> Vec<u8> {
         .success());
     std::fs::read(&raw).unwrap()
 }
+
+/// Start the server in-process over `data_dir` with the fetched speaker models and two
+/// engine threads (check [`skip_reason`] first).
+pub async fn start_with_models(
+    data_dir: &Path,
+) -> (voiceprint_server::RunningServer, super::Client) {
+    let env = vec![
+        (
+            "VOICEPRINT__ENGINE__MODELS_DIR".to_string(),
+            models_dir().display().to_string(),
+        ),
+        ("VOICEPRINT__ENGINE__WORKERS".to_string(), "2".to_string()),
+    ];
+    super::start_in_process_with(data_dir, env).await
+}
