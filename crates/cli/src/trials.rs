@@ -104,7 +104,7 @@ pub struct ScoredTrials {
 impl ScoredTrials {
     /// Target / non-target scores picked by `pick` (skipped and unlabelled trials left out).
     pub fn score_set_by(&self, pick: impl Fn(&TrialScore) -> f64) -> Result<ScoreSet, CliError> {
-        let by = |label| self.picked(label, &pick);
+        let by = |label| self.scores_with(label, &pick);
         ScoreSet::new(by(Label::Target), by(Label::Nontarget))
             .map_err(|e| CliError::Failed(format!("cannot compute metrics: {e}")))
     }
@@ -114,7 +114,8 @@ impl ScoredTrials {
         self.score_set_by(|s| s.raw)
     }
 
-    fn picked(&self, label: Label, pick: &impl Fn(&TrialScore) -> f64) -> Vec<f64> {
+    /// The scores picked by `pick` of the trials labelled `label` (skipped ones left out).
+    pub fn scores_with(&self, label: Label, pick: &impl Fn(&TrialScore) -> f64) -> Vec<f64> {
         self.trials
             .iter()
             .zip(&self.scores)

@@ -126,6 +126,20 @@ impl FusedEmbedder {
     }
 }
 
+impl FusedEmbedder {
+    /// Appends every part model's unit embedding of `samples_16k`, scaled to its block.
+    fn append_parts(&self, samples_16k: &[f32], out: &mut Vec<f32>) -> Result<(), EngineError> {
+        for part in &self.parts {
+            out.extend(
+                l2_normalized(&part.embed(samples_16k)?)?
+                    .into_iter()
+                    .map(|x| x * PART_SCALE),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Embedder for FusedEmbedder {
     fn model_id(&self) -> ModelId {
         FUSED_MODEL_ID
@@ -138,24 +152,12 @@ impl Embedder for FusedEmbedder {
     fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
         let narrowband = narrowband_degree(samples_16k);
         let mut out = Vec::with_capacity(FUSED_DIM);
-        for part in &self.parts {
-            out.extend(
-                l2_normalized(&part.embed(samples_16k)?)?
-                    .into_iter()
-                    .map(|x| x * PART_SCALE),
-            );
-        }
+        self.append_parts(samples_16k, &mut out)?;
         if narrowband >= 0.5 {
             out.extend_from_within(..HALF_DIM);
         } else {
             let band_limited = voiceprint_audio::simulate_telephone_channel(samples_16k);
-            for part in &self.parts {
-                out.extend(
-                    l2_normalized(&part.embed(&band_limited)?)?
-                        .into_iter()
-                        .map(|x| x * PART_SCALE),
-                );
-            }
+            self.append_parts(&band_limited, &mut out)?;
         }
         let theta = narrowband * std::f64::consts::FRAC_PI_2;
         out.push(theta.cos() as f32 * PART_SCALE);
@@ -268,6 +270,15 @@ impl FusionFeatures {
     }
 }
 
+/// `weights · features.vector()`: the fused score of weights fitted by [`fit_logistic`].
+pub fn linear_score(weights: &[f64; FEATURES], features: &FusionFeatures) -> f64 {
+    weights
+        .iter()
+        .zip(features.vector())
+        .map(|(w, x)| w * x)
+        .sum()
+}
+
 /// Which per-model score the fusion consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -378,11 +389,8 @@ impl Fusion {
 
     /// Fused log-likelihood-ratio score of one trial.
     pub fn fused_score(&self, features: &FusionFeatures) -> f64 {
-        self.weights
-            .iter()
-            .zip(features.vector())
-            .map(|((_, w), x)| w * x)
-            .sum()
+        // validate() checked there is one weight per feature.
+        linear_score(&std::array::from_fn(|i| self.weights[i].1), features)
     }
 
     /// The 0–100 map for a trial's channel condition.
@@ -406,54 +414,31 @@ impl Fusion {
         test: &[f32],
         cohort: Option<&Cohort>,
     ) -> Result<FusionFeatures, EngineError> {
-        part_features(self.part_score, enroll, test, cohort)
+        let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
+        let narrow = compare_band_limited(e.narrowband, t.narrowband);
+        let mut scores = [0f64; 2];
+        for (i, score) in scores.iter_mut().enumerate() {
+            let raw = cosine(e.part(i, narrow), t.part(i, narrow))?;
+            *score = match (self.part_score, cohort) {
+                (PartScore::Cosine, _) => f64::from(raw),
+                (PartScore::SNorm, Some(c)) => {
+                    let (ec, tc) = c.part_scores(part_range(i, narrow), enroll, test)?;
+                    crate::scoring::adaptive_s_norm(raw, &ec, &tc, SNormConfig::default())?
+                }
+                (PartScore::SNorm, None) => {
+                    return Err(EngineError::Cohort(
+                        "this fusion scores S-normed parts and needs a cohort".into(),
+                    ))
+                }
+            };
+        }
+        Ok(FusionFeatures {
+            campplus: scores[0],
+            ge2e: scores[1],
+            enroll_narrowband: e.narrowband,
+            test_narrowband: t.narrowband,
+        })
     }
-
-    /// Calibrated 0–100 score of a fused voiceprint vector against a fused test embedding.
-    pub fn score(
-        &self,
-        enroll: &[f32],
-        test: &[f32],
-        cohort: Option<&Cohort>,
-    ) -> Result<f64, EngineError> {
-        let f = self.features(enroll, test, cohort)?;
-        Ok(self
-            .calibration_for(f.condition())
-            .score(self.fused_score(&f)))
-    }
-}
-
-/// Per-model scores of two fused vectors (see [`Fusion::features`]).
-pub fn part_features(
-    kind: PartScore,
-    enroll: &[f32],
-    test: &[f32],
-    cohort: Option<&Cohort>,
-) -> Result<FusionFeatures, EngineError> {
-    let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
-    let narrow = compare_band_limited(e.narrowband, t.narrowband);
-    let mut scores = [0f64; 2];
-    for (i, score) in scores.iter_mut().enumerate() {
-        let raw = cosine(e.part(i, narrow), t.part(i, narrow))?;
-        *score = match (kind, cohort) {
-            (PartScore::Cosine, _) => f64::from(raw),
-            (PartScore::SNorm, Some(c)) => {
-                let (ec, tc) = c.part_scores(part_range(i, narrow), enroll, test)?;
-                crate::scoring::adaptive_s_norm(raw, &ec, &tc, SNormConfig::default())?
-            }
-            (PartScore::SNorm, None) => {
-                return Err(EngineError::Cohort(
-                    "this fusion scores S-normed parts and needs a cohort".into(),
-                ))
-            }
-        };
-    }
-    Ok(FusionFeatures {
-        campplus: scores[0],
-        ge2e: scores[1],
-        enroll_narrowband: e.narrowband,
-        test_narrowband: t.narrowband,
-    })
 }
 
 impl Cohort {

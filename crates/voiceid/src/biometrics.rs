@@ -16,6 +16,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use voiceprint_audio::{AudioError, DecodeOptions};
+use voiceprint_engine::fusion::Fusion;
 use voiceprint_engine::scorer::Scorer;
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 use voiceprint_engine::{Embedder, EngineError};
@@ -80,13 +81,14 @@ impl Biometrics {
     /// shipped fusion). The threads end when the last clone of the returned value's
     /// queue is dropped.
     pub fn new(embedder: Arc<dyn Embedder>, workers: usize) -> Result<Self> {
-        let scorer = Scorer::for_model(embedder.model_id(), None, None)
-            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
-        Self::with_scorer(embedder, scorer, workers)
+        Self::with_fusion(embedder, None, workers)
     }
 
-    /// [`Biometrics::new`] with a given scorer (e.g. a refitted fusion file).
-    pub fn with_scorer(embedder: Arc<dyn Embedder>, scorer: Scorer, workers: usize) -> Result<Self> {
+    /// [`Biometrics::new`]; `fusion` replaces the shipped fusion weights and
+    /// calibration of the fused system.
+    fn with_fusion(embedder: Arc<dyn Embedder>, fusion: Option<Fusion>, workers: usize) -> Result<Self> {
+        let scorer = Scorer::for_model(embedder.model_id(), None, fusion)
+            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
         let workers = worker_count(workers);
         let model_id = embedder.model_id().to_owned();
         // A short queue: enough to keep every worker busy, small enough that a flood
@@ -127,12 +129,10 @@ impl Biometrics {
         let embedder = voiceprint_engine::models::load_embedder_by_name(model_name, models_dir)
             .map_err(|e| Error::Internal(format!("speaker model not loaded: {e}")))?;
         let fusion = fusion_file
-            .map(voiceprint_engine::fusion::Fusion::load)
+            .map(Fusion::load)
             .transpose()
             .map_err(|e| Error::Internal(format!("fusion file: {e}")))?;
-        let scorer = Scorer::for_model(embedder.model_id(), None, fusion)
-            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
-        Self::with_scorer(embedder, scorer, workers)
+        Self::with_fusion(embedder, fusion, workers)
     }
 
     /// The model id stored with every voiceprint (e.g. `"campplus"`).

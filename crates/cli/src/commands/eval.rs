@@ -149,19 +149,15 @@ pub fn summarise(scored: &ScoredTrials, trials_file: &std::path::Path, model: &s
     let eer = set.eer();
     let calibrated = scored.score_set_by(|s| s.score)?;
     let (p90, p50) = (calibrated.at_threshold(AUTHENTICATION_THRESHOLD), calibrated.at_threshold(FRAUD_RISK_THRESHOLD));
-    let spoof: Vec<f64> = scored
-        .trials
-        .iter()
-        .zip(&scored.scores)
-        .filter(|(t, _)| t.label == Some(Label::Spoof))
-        .filter_map(|(_, s)| s.map(|s| s.score))
-        .collect();
+    let spoof = scored.scores_with(Label::Spoof, &|s| s.score);
     let spoof_accepted_at_90 = (!spoof.is_empty())
         .then(|| spoof.iter().filter(|&&s| s >= AUTHENTICATION_THRESHOLD).count() as f64 / spoof.len() as f64);
     let mut parts = Vec::new();
-    if scored.scores.iter().flatten().all(|s| s.fusion.is_some()) && scored.kind == ScoreKind::Fused {
-        for (name, pick) in [("campplus", 0), ("ge2e", 1)] {
-            let part = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| if pick == 0 { f.campplus } else { f.ge2e }))?;
+    if scored.kind == ScoreKind::Fused {
+        // The fused scorer fills `fusion` on every trial it scores.
+        let campplus = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| f.campplus))?;
+        let ge2e = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| f.ge2e))?;
+        for (name, part) in [("campplus", campplus), ("ge2e", ge2e)] {
             parts.push(PartSummary { model: name.into(), eer: part.eer().eer, frr_at_far_1pct: part.at_far(TARGET_FAR_AT_90).frr });
         }
     }
@@ -247,7 +243,8 @@ fn print_table(summaries: &[EvalSummary]) {
     }
 }
 
-fn pct(x: f64) -> String {
+/// A share as a percentage with two decimals (`0.0123` → `1.23 %`).
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.2} %", 100.0 * x)
 }
 

@@ -11,11 +11,12 @@ use voiceprint_engine::calibration::{
 };
 use voiceprint_engine::cohort::Cohort;
 use voiceprint_engine::fusion::{
-    fit_logistic, ChannelCondition, FitTrial, Fusion, PartScore, FEATURES, FEATURE_NAMES,
+    fit_logistic, linear_score, ChannelCondition, FitTrial, Fusion, PartScore, FEATURE_NAMES,
 };
 use voiceprint_engine::metrics::ScoreSet;
 use voiceprint_engine::scorer::Scorer;
 
+use super::eval::pct;
 use crate::error::CliError;
 use crate::model::{Channel, EmbedOptions};
 use crate::trials::{embed_trial_files, read_trials, score_embedded, Label};
@@ -141,13 +142,7 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         list_conditions.push(ChannelCondition::ALL[most]);
     }
     let weights = fit_logistic(&fit_trials, args.l2)?;
-    let fused = |t: &FitTrial| {
-        weights
-            .iter()
-            .zip(t.features.vector())
-            .map(|(w, x)| w * x)
-            .sum::<f64>()
-    };
+    let fused = |t: &FitTrial| linear_score(&weights, &t.features);
     let set_of = |index: usize, score: &dyn Fn(&FitTrial) -> f64| -> Result<ScoreSet, CliError> {
         let pick = |target: bool| {
             fit_trials
@@ -183,10 +178,8 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     for (name, w) in FEATURE_NAMES.iter().zip(weights) {
         println!("  {name:<22} {w:>10.4}");
     }
-    debug_assert_eq!(weights.len(), FEATURES);
     println!("| list | channel | campplus EER | ge2e EER | fused EER | fused FRR @ FAR 1 % | FAR @ 90 | FRR @ 90 |");
     println!("|---|---|---|---|---|---|---|---|");
-    let pct = |x: f64| format!("{:.2} %", 100.0 * x);
     for (i, name) in names.iter().enumerate() {
         let calibration: Calibration = fusion.calibration_for(list_conditions[i]);
         let (c, g, f) = (
