@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use voiceprint_engine::calibration::ScoreKind;
+use voiceprint_engine::cohort::{Cohort, TrialCohort};
 use voiceprint_engine::metrics::ScoreSet;
 use voiceprint_engine::scorer::{Scorer, TrialScore};
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
@@ -170,46 +171,92 @@ pub fn embed_trial_files<'a>(lists: impl IntoIterator<Item = &'a [Trial]>, opts:
 /// Embeds every distinct file once and scores every trial.
 pub fn score_trials(trials: Vec<Trial>, opts: &EmbedOptions, scorer: &Scorer) -> Result<ScoredTrials, CliError> {
     let embedded = embed_trial_files([trials.as_slice()], opts)?;
-    score_embedded(trials, &embedded, opts.model_id(), scorer)
+    score_embedded(trials, &embedded, opts.model_id(), scorer, None)
 }
 
-/// Scores trials whose files are already embedded.
+/// Enrollments a list needs to be its own cohort under `domain`: its cohort size, plus
+/// the claimed and the test speaker left out of every trial.
+pub fn domain_list_minimum(domain: &Scorer) -> usize {
+    domain.cohort_size().unwrap_or(2) + 2
+}
+
+/// Scores trials whose files are already embedded, with `scorer` — or, when `domain` is
+/// given and the list has enough enrollments (two more than the domain fusion's cohort
+/// size), as a server domain with those speakers enrolled does: `domain` S-norms each
+/// trial against the list's voiceprints less the claimed one. The test's own speaker (the enrollments of
+/// its target trials) is left out too, so every impostor is a stranger to the domain:
+/// the harder case, in which a fusion fitted here keeps its calibration (an enrolled
+/// impostor only scores lower).
 pub fn score_embedded(
     trials: Vec<Trial>,
     embedded: &Embedded,
     model: &str,
     scorer: &Scorer,
+    domain: Option<&Scorer>,
 ) -> Result<ScoredTrials, CliError> {
-    let mut voiceprints: HashMap<&str, Option<Voiceprint>> = HashMap::new();
-    let mut scores = Vec::with_capacity(trials.len());
+    // One voiceprint per distinct enrollment, numbered in order of first appearance.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut voiceprints: Vec<Option<Voiceprint>> = Vec::new();
     let mut used: BTreeSet<&Path> = BTreeSet::new();
     for t in &trials {
         used.extend(t.enroll.iter().map(PathBuf::as_path).chain([t.test.as_path()]));
-        let vp = voiceprints
-            .entry(t.enroll_field.as_str())
-            .or_insert_with(|| {
-                let samples: Option<Vec<EnrollmentSample<'_>>> = t
-                    .enroll
-                    .iter()
-                    .map(|p| {
-                        embedded.get(p).map(|e| EnrollmentSample {
-                            embedding: &e.embedding,
-                            net_speech_seconds: e.net_speech_seconds,
-                        })
+        index.entry(t.enroll_field.as_str()).or_insert_with(|| {
+            let samples: Option<Vec<EnrollmentSample<'_>>> = t
+                .enroll
+                .iter()
+                .map(|p| {
+                    embedded.get(p).map(|e| EnrollmentSample {
+                        embedding: &e.embedding,
+                        net_speech_seconds: e.net_speech_seconds,
                     })
-                    .collect();
-                samples.and_then(|s| Voiceprint::enroll(model, &s).ok())
-            })
-            .as_ref();
-        scores.push(match (vp, embedded.get(&t.test)) {
-            (Some(vp), Some(test)) => Some(scorer.score(vp, &test.embedding)?),
+                })
+                .collect();
+            voiceprints.push(samples.and_then(|s| Voiceprint::enroll(model, &s).ok()));
+            voiceprints.len() - 1
+        });
+    }
+    // The domain cohort: every voiceprint, with each one's row (to leave the claimed
+    // speaker out of its own trials).
+    let mut rows: Vec<Option<usize>> = vec![None; voiceprints.len()];
+    let mut enrolled: Vec<Vec<f32>> = Vec::new();
+    for (row, vp) in rows.iter_mut().zip(&voiceprints) {
+        if let Some(vp) = vp {
+            *row = Some(enrolled.len());
+            enrolled.push(vp.values().to_vec());
+        }
+    }
+    let domain_cohort = match domain {
+        Some(d) if enrolled.len() >= domain_list_minimum(d) => Some((d, Cohort::new(model, &enrolled)?)),
+        _ => None,
+    };
+    // Cohort rows of each test file's own speaker.
+    let mut own_rows: HashMap<&Path, Vec<usize>> = HashMap::new();
+    for t in trials.iter().filter(|t| t.label == Some(Label::Target)) {
+        if let Some(row) = rows[index[t.enroll_field.as_str()]] {
+            own_rows.entry(t.test.as_path()).or_default().push(row);
+        }
+    }
+    let mut scores = Vec::with_capacity(trials.len());
+    for t in &trials {
+        let i = index[t.enroll_field.as_str()];
+        scores.push(match (&voiceprints[i], embedded.get(&t.test)) {
+            (Some(vp), Some(test)) => Some(match &domain_cohort {
+                Some((d, cohort)) => {
+                    let mut exclude: Vec<usize> = rows[i].into_iter().collect();
+                    exclude.extend(own_rows.get(t.test.as_path()).into_iter().flatten());
+                    exclude.sort_unstable();
+                    exclude.dedup();
+                    d.score_with(vp, &test.embedding, Some(TrialCohort { cohort, exclude: &exclude }))?
+                }
+                None => scorer.score(vp, &test.embedding)?,
+            }),
             _ => None,
         });
     }
     let failed_files = used.iter().filter(|p| !embedded.contains_key(**p)).count();
     let n_files = used.len();
-    let kind = scorer.kind();
-    drop(voiceprints);
+    let kind = domain_cohort.as_ref().map_or(scorer.kind(), |(d, _)| d.kind());
+    drop(index);
     drop(used);
     Ok(ScoredTrials { trials, scores, kind, files: n_files, failed_files })
 }

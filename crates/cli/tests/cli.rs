@@ -724,3 +724,72 @@ fn fusion_fit_and_eval_measure_each_channel_and_report_every_model() {
         assert_eq!(s["nontarget_trials"], 8);
     }
 }
+
+/// Twenty espeak-ng voices (variants of several English voices): a small domain.
+const DOMAIN_VOICES: [&str; 20] = [
+    "en-us+m1", "en-us+m2", "en-us+m3", "en-us+m4", "en-us+m5", "en-us+m6", "en-us+m7",
+    "en-gb+f1", "en-gb+f2", "en-gb+f3", "en-gb+f4", "en-gb+f5", "en-gb-scotland",
+    "en-gb-scotland+f2", "en-029", "en-029+f4", "en-gb-x-rp+m3", "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd", "en-gb+croak",
+];
+
+#[test]
+fn eval_with_a_domain_cohort_normalises_against_the_other_enrollments_from_twenty_speakers() {
+    if !model_runs("campplus") || !model_runs("ge2e") {
+        return;
+    }
+    // Every voice: enrollment of two sentences, test on a third.
+    let mut rows = Vec::new();
+    for v in DOMAIN_VOICES {
+        let (Some(e0), Some(e1), Some(t)) = (speech(v, 0), speech(v, 1), speech(v, 2)) else { return };
+        rows.push((format!("{},{}", p(&e0), p(&e1)), p(&t).to_owned()));
+    }
+    let list = |enrollments: usize| -> String {
+        let mut text = String::new();
+        for (i, (enroll, _)) in rows.iter().take(enrollments).enumerate() {
+            for (j, (_, test)) in rows.iter().enumerate() {
+                let label = if i == j { "target" } else { "nontarget" };
+                text += &format!("{enroll}\t{test}\t{label}\n");
+            }
+        }
+        text
+    };
+    let dir = speech(DOMAIN_VOICES[0], 0).unwrap().parent().unwrap().join("domain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (full, short) = (dir.join("twenty.tsv"), dir.join("nineteen.tsv"));
+    std::fs::write(&full, list(20)).unwrap();
+    std::fs::write(&short, list(19)).unwrap();
+
+    // The shipped domain fusion normalises against 55 voiceprints; a copy set to 18
+    // makes these twenty voices a domain (18 + the claimed + the test speaker).
+    let mut fusion: serde_json::Value =
+        serde_json::from_str(include_str!("../../engine/fusion-domain.json")).unwrap();
+    fusion["cohort_size"] = 18.into();
+    let small = dir.join("domain-fusion-18.json");
+    std::fs::write(&small, fusion.to_string()).unwrap();
+    let out = run(&[
+        "eval", "--domain-cohort", "--domain-fusion", p(&small),
+        "--trials", p(&full), "--trials", p(&short), "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summaries: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let [twenty, nineteen] = [&summaries[0], &summaries[1]];
+    eprintln!("twenty: {twenty}\nnineteen: {nineteen}");
+    // Twenty enrollments make the list its own cohort; nineteen are too few for 18
+    // impostors per trial and keep the plain fusion.
+    assert_eq!(twenty["score_kind"], "fused-s-norm");
+    assert_eq!(nineteen["score_kind"], "fused");
+    assert_eq!(twenty["target_trials"], 20);
+    assert_eq!(twenty["parts"].as_array().unwrap().len(), 2, "{twenty}");
+    // The normalised scores still tell the voices apart; and these synthetic voices
+    // all sound alike to the models, which the plain fusion's calibration (fitted on
+    // real speakers) cannot know — impostors reach 90 far more often without the cohort.
+    assert!(twenty["eer"].as_f64().unwrap() < 0.2, "{twenty}");
+    let (far_domain, far_plain) = (twenty["far_at_90"].as_f64().unwrap(), nineteen["far_at_90"].as_f64().unwrap());
+    assert!(far_domain * 4.0 < far_plain, "FAR at 90: domain {far_domain}, plain {far_plain}");
+
+    // Only the fused system has a domain fusion.
+    let out = run(&["eval", "--model", "campplus", "--domain-cohort", "--trials", p(&full)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--domain-cohort needs --model fusion"), "{}", stderr(&out));
+}

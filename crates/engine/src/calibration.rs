@@ -26,6 +26,8 @@ pub enum ScoreKind {
     SNorm,
     /// Fused log-likelihood ratio of several models (`crate::fusion`), calibrated per channel.
     Fused,
+    /// Fused log-likelihood ratio of adaptive S-normed model scores (a domain cohort).
+    FusedSNorm,
 }
 
 impl std::fmt::Display for ScoreKind {
@@ -34,6 +36,7 @@ impl std::fmt::Display for ScoreKind {
             ScoreKind::Cosine => "cosine",
             ScoreKind::SNorm => "s-norm",
             ScoreKind::Fused => "fused",
+            ScoreKind::FusedSNorm => "fused-s-norm",
         })
     }
 }

@@ -15,6 +15,22 @@ const COHORT_VERSION: u16 = 1;
 /// Guards allocations when parsing untrusted files.
 const MAX_COHORT_SIZE: usize = 1_000_000;
 
+/// The cohort one trial is normalised against: a cohort, less the claimed speaker's own
+/// member when the cohort is a domain's enrolled speakers (a voiceprint must not be its
+/// own impostor).
+#[derive(Debug, Clone, Copy)]
+pub struct TrialCohort<'a> {
+    pub cohort: &'a Cohort,
+    /// Rows left out of both sides' statistics (the claimed speaker's voiceprint).
+    pub exclude: &'a [usize],
+}
+
+impl<'a> From<&'a Cohort> for TrialCohort<'a> {
+    fn from(cohort: &'a Cohort) -> Self {
+        Self { cohort, exclude: &[] }
+    }
+}
+
 /// Unit-norm embeddings of impostor speakers for one model.
 #[derive(Clone, PartialEq)]
 pub struct Cohort {
@@ -83,15 +99,25 @@ impl Cohort {
 
     /// Cosine of `embedding` against every cohort member.
     pub fn scores(&self, embedding: &[f32]) -> Result<Vec<f32>, EngineError> {
+        self.scores_excluding(embedding, &[])
+    }
+
+    /// Cosine of `embedding` against every cohort member but the rows in `exclude`.
+    fn scores_excluding(&self, embedding: &[f32], exclude: &[usize]) -> Result<Vec<f32>, EngineError> {
         if embedding.len() != self.dim {
             return Err(EngineError::DimensionMismatch { expected: self.dim, got: embedding.len() });
         }
         let e = l2_normalized(embedding)?;
-        Ok(self.rows.chunks_exact(self.dim).map(|row| row.iter().zip(&e).map(|(a, b)| a * b).sum()).collect())
+        Ok(self
+            .rows()
+            .enumerate()
+            .filter(|(i, _)| !exclude.contains(i))
+            .map(|(_, row)| row.iter().zip(&e).map(|(a, b)| a * b).sum())
+            .collect())
     }
 
     /// Adaptive S-norm of the raw cosine `raw` between `enroll` and `test` (both from
-    /// this cohort's model).
+    /// this cohort's model), leaving out the rows in `exclude`.
     pub fn s_norm(
         &self,
         model: &str,
@@ -99,11 +125,13 @@ impl Cohort {
         enroll: &[f32],
         test: &[f32],
         config: SNormConfig,
+        exclude: &[usize],
     ) -> Result<f64, EngineError> {
         if model != self.model {
             return Err(EngineError::ModelMismatch { expected: self.model.clone(), got: model.to_owned() });
         }
-        adaptive_s_norm(raw, &self.scores(enroll)?, &self.scores(test)?, config)
+        let side = |v: &[f32]| self.scores_excluding(v, exclude);
+        adaptive_s_norm(raw, &side(enroll)?, &side(test)?, config)
     }
 
     /// `"VPCH" | version u16 | model_len u8 | model | dim u32 | count u32 | count×dim f32`, little-endian.

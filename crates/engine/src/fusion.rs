@@ -37,7 +37,7 @@ use realfft::RealFftPlanner;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
-use crate::cohort::Cohort;
+use crate::cohort::{Cohort, TrialCohort};
 use crate::scoring::{cosine, l2_normalized, SNormConfig};
 use crate::{Embedder, EngineError, ModelId};
 
@@ -303,6 +303,18 @@ pub struct Fusion {
     /// Where the numbers came from (free text written by `voiceprint fusion fit`).
     #[serde(default)]
     pub fitted_on: Vec<String>,
+    /// How many of the closest cohort members describe each side's impostors (S-norm
+    /// only): a domain cohort of a few dozen speakers wants far fewer than a big one.
+    #[serde(default = "default_top_n")]
+    pub snorm_top_n: usize,
+    /// S-norm against exactly this many cohort members (the first ones a trial does not
+    /// leave out), so the statistics mean the same in every domain; None: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_size: Option<usize>,
+}
+
+fn default_top_n() -> usize {
+    SNormConfig::default().top_n
 }
 
 /// Calibration anchors in a fusion file.
@@ -324,11 +336,26 @@ impl From<Calibration> for Anchors {
 /// The fusion shipped with the engine (fitted with `voiceprint fusion fit`, see
 /// docs/CALIBRATION.md).
 const DEFAULT_FUSION_JSON: &str = include_str!("../fusion-default.json");
+/// The shipped fusion for domains with enough enrolled speakers to serve as their own
+/// S-norm cohort (fitted with `voiceprint fusion fit --part-score s-norm --domain-cohort`).
+const DOMAIN_FUSION_JSON: &str = include_str!("../fusion-domain.json");
+
+/// Members every trial of the shipped domain fusion is normalised against (`voiceprint
+/// fusion fit --cohort-size`). Fixed, because top-N statistics drift with the cohort's
+/// size and the calibration with them (measured: 22 members let 3 % of impostors reach
+/// 90, docs/CALIBRATION.md); a domain needs one more enrolled speaker than this (the
+/// claimed speaker is never their own impostor).
+pub const DOMAIN_COHORT_SIZE: usize = 55;
 
 impl Fusion {
-    /// The shipped fusion.
+    /// The shipped fusion (cosine part scores, no cohort).
     pub fn default_fusion() -> Self {
         Self::from_json(DEFAULT_FUSION_JSON).expect("the shipped fusion file is valid")
+    }
+
+    /// The shipped fusion of S-normed part scores against a domain's own enrolled speakers.
+    pub fn domain_fusion() -> Self {
+        Self::from_json(DOMAIN_FUSION_JSON).expect("the shipped domain fusion file is valid")
     }
 
     pub fn from_json(text: &str) -> Result<Self, EngineError> {
@@ -354,6 +381,11 @@ impl Fusion {
             return Err(EngineError::Calibration(format!(
                 "fusion weights must be {FEATURE_NAMES:?}, got {names:?}"
             )));
+        }
+        if self.snorm_top_n < 2 || self.cohort_size.is_some_and(|n| n < 2) {
+            return Err(EngineError::Calibration(
+                "snorm_top_n and cohort_size must be at least 2".into(),
+            ));
         }
         if self.weights.iter().any(|(_, w)| !w.is_finite()) {
             return Err(EngineError::Calibration(
@@ -384,6 +416,8 @@ impl Fusion {
             narrowband: calibrations[ChannelCondition::Narrowband as usize].into(),
             cross_channel: calibrations[ChannelCondition::CrossChannel as usize].into(),
             fitted_on,
+            snorm_top_n: default_top_n(),
+            cohort_size: None,
         }
     }
 
@@ -412,7 +446,7 @@ impl Fusion {
         &self,
         enroll: &[f32],
         test: &[f32],
-        cohort: Option<&Cohort>,
+        cohort: Option<TrialCohort<'_>>,
     ) -> Result<FusionFeatures, EngineError> {
         let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
         let narrow = compare_band_limited(e.narrowband, t.narrowband);
@@ -422,8 +456,15 @@ impl Fusion {
             *score = match (self.part_score, cohort) {
                 (PartScore::Cosine, _) => f64::from(raw),
                 (PartScore::SNorm, Some(c)) => {
-                    let (ec, tc) = c.part_scores(part_range(i, narrow), enroll, test)?;
-                    crate::scoring::adaptive_s_norm(raw, &ec, &tc, SNormConfig::default())?
+                    let (ec, tc) = c.cohort.part_scores(
+                        part_range(i, narrow),
+                        enroll,
+                        test,
+                        c.exclude,
+                        self.cohort_size,
+                    )?;
+                    let config = SNormConfig { top_n: self.snorm_top_n };
+                    crate::scoring::adaptive_s_norm(raw, &ec, &tc, config)?
                 }
                 (PartScore::SNorm, None) => {
                     return Err(EngineError::Cohort(
@@ -443,13 +484,22 @@ impl Fusion {
 
 impl Cohort {
     /// Cosines of the block `range` of two fused vectors against the same block of every
-    /// member (the cohort must hold fused embeddings).
+    /// member but the rows in `exclude` — the first `size` of them when given (the cohort
+    /// must hold fused embeddings).
     fn part_scores(
         &self,
         range: std::ops::Range<usize>,
         enroll: &[f32],
         test: &[f32],
+        exclude: &[usize],
+        size: Option<usize>,
     ) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
+        let available = (0..self.len()).filter(|i| !exclude.contains(i)).count();
+        if let Some(size) = size.filter(|&n| n > available) {
+            return Err(EngineError::Cohort(format!(
+                "the fusion normalises against {size} cohort members, this trial has {available}"
+            )));
+        }
         if self.model() != FUSED_MODEL_ID {
             return Err(EngineError::ModelMismatch {
                 expected: FUSED_MODEL_ID.into(),
@@ -460,7 +510,10 @@ impl Cohort {
             let q = l2_normalized(&v[range.clone()])?;
             Ok(self
                 .rows()
-                .map(|row| {
+                .enumerate()
+                .filter(|(i, _)| !exclude.contains(i))
+                .take(size.unwrap_or(usize::MAX))
+                .map(|(_, row)| {
                     let r = &row[range.clone()];
                     // Rows are unit-norm as a whole; each block carries 1/√5 of it.
                     r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / PART_SCALE
@@ -570,6 +623,47 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_domain_fusion_normalises_against_a_fixed_cohort_and_needs_one() {
+        let domain = Fusion::domain_fusion();
+        assert_eq!(domain.part_score, PartScore::SNorm);
+        assert_eq!(domain.cohort_size, Some(DOMAIN_COHORT_SIZE));
+        let scorer = crate::scorer::Scorer::for_domain_cohort(None).unwrap();
+        assert_eq!(scorer.kind(), crate::calibration::ScoreKind::FusedSNorm);
+        // A cosine fusion cannot serve a domain cohort.
+        assert!(crate::scorer::Scorer::for_domain_cohort(Some(Fusion::default_fusion())).is_err());
+
+        // Fused-layout vectors: unit part blocks scaled by 1/√5, wideband angle.
+        let vector = |seed: usize| -> Vec<f32> {
+            let mut v: Vec<f32> = (0..FUSED_DIM - 2)
+                .map(|i| (((i + 1) * (seed + 7) * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0 - 0.5)
+                .collect();
+            for block in [0..192, 192..448, 448..640, 640..896] {
+                let n = v[block.clone()].iter().map(|x| x * x).sum::<f32>().sqrt();
+                v[block].iter_mut().for_each(|x| *x *= PART_SCALE / n);
+            }
+            v.extend([PART_SCALE, 0.0]);
+            v
+        };
+        let voiceprint = crate::scoring::Voiceprint::enroll(
+            FUSED_MODEL_ID,
+            &[crate::scoring::EnrollmentSample { embedding: &vector(1), net_speech_seconds: 30.0 }],
+        )
+        .unwrap();
+        let members: Vec<Vec<f32>> = (0..=DOMAIN_COHORT_SIZE).map(|i| vector(100 + i)).collect();
+        let cohort = Cohort::new(FUSED_MODEL_ID, &members).unwrap();
+        let test = vector(2);
+        // size + 1 members, one left out: exactly the size.
+        let trial = TrialCohort { cohort: &cohort, exclude: &[0] };
+        assert!(scorer.score_with(&voiceprint, &test, Some(trial)).is_ok());
+        // Two left out: one member short, refused rather than scored on other statistics.
+        let short = TrialCohort { cohort: &cohort, exclude: &[0, 1] };
+        let err = scorer.score_with(&voiceprint, &test, Some(short)).unwrap_err();
+        assert!(err.to_string().contains("cohort members"), "{err}");
+        // No cohort at all: refused too.
+        assert!(scorer.score(&voiceprint, &test).is_err());
+    }
 
     #[test]
     fn the_shipped_fusion_file_parses() {

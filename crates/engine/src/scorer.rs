@@ -2,9 +2,13 @@
 //! single model (cosine or S-norm, per-model calibration) or the fused system
 //! ([`crate::fusion`], per-channel calibration). The server and the CLI both score
 //! through it, so `voiceprint eval` measures exactly what a call gets.
+//!
+//! A domain with enough enrolled speakers is its own S-norm cohort: its scorer
+//! ([`Scorer::for_domain_cohort`]) fuses S-normed part scores, and every trial brings the
+//! domain's voiceprints less the claimed speaker's ([`TrialCohort`]) to [`Scorer::score_with`].
 
 use crate::calibration::{Calibration, ScoreKind};
-use crate::cohort::Cohort;
+use crate::cohort::{Cohort, TrialCohort};
 use crate::fusion::{Fusion, FusionFeatures, PartScore, FUSED_MODEL_ID};
 use crate::scoring::{SNormConfig, Voiceprint};
 use crate::EngineError;
@@ -80,6 +84,27 @@ impl Scorer {
         })
     }
 
+    /// The fused scorer of a domain whose enrolled speakers are its own cohort: `fusion`
+    /// must fuse S-normed part scores ([`Fusion::domain_fusion`] when `None`), and every
+    /// trial must bring its cohort to [`Scorer::score_with`].
+    pub fn for_domain_cohort(fusion: Option<Fusion>) -> Result<Self, EngineError> {
+        let fusion = fusion.unwrap_or_else(Fusion::domain_fusion);
+        if fusion.part_score != PartScore::SNorm {
+            return Err(EngineError::Cohort(
+                "a domain cohort needs a fusion fitted on S-normed part scores".into(),
+            ));
+        }
+        Ok(Scorer::Fused { fusion, cohort: None })
+    }
+
+    /// Cohort members each trial of a domain scorer is normalised against (None: all).
+    pub fn cohort_size(&self) -> Option<usize> {
+        match self {
+            Scorer::Fused { fusion, .. } => fusion.cohort_size,
+            Scorer::Single { .. } => None,
+        }
+    }
+
     /// What [`TrialScore::raw`] is.
     pub fn kind(&self) -> ScoreKind {
         match self {
@@ -87,12 +112,26 @@ impl Scorer {
                 cohort: Some(_), ..
             } => ScoreKind::SNorm,
             Scorer::Single { cohort: None, .. } => ScoreKind::Cosine,
+            Scorer::Fused { fusion, .. } if fusion.part_score == PartScore::SNorm => {
+                ScoreKind::FusedSNorm
+            }
             Scorer::Fused { .. } => ScoreKind::Fused,
         }
     }
 
     /// Scores `test` (an embedding of the voiceprint's model) against `voiceprint`.
     pub fn score(&self, voiceprint: &Voiceprint, test: &[f32]) -> Result<TrialScore, EngineError> {
+        self.score_with(voiceprint, test, None)
+    }
+
+    /// [`Scorer::score`], S-normed against `trial_cohort` when given (instead of the
+    /// scorer's own cohort). A cosine fusion ignores it.
+    pub fn score_with(
+        &self,
+        voiceprint: &Voiceprint,
+        test: &[f32],
+        trial_cohort: Option<TrialCohort<'_>>,
+    ) -> Result<TrialScore, EngineError> {
         match self {
             Scorer::Single {
                 model,
@@ -100,13 +139,14 @@ impl Scorer {
                 calibration,
             } => {
                 let cosine = voiceprint.score(model, test)?;
-                let raw = match cohort {
-                    Some(c) => c.s_norm(
+                let raw = match trial_cohort.or(cohort.as_ref().map(TrialCohort::from)) {
+                    Some(c) => c.cohort.s_norm(
                         model,
                         cosine,
                         voiceprint.values(),
                         test,
                         SNormConfig::default(),
+                        c.exclude,
                     )?,
                     None => f64::from(cosine),
                 };
@@ -123,7 +163,8 @@ impl Scorer {
                         got: voiceprint.model().into(),
                     });
                 }
-                let features = fusion.features(voiceprint.values(), test, cohort.as_ref())?;
+                let cohort = trial_cohort.or(cohort.as_ref().map(TrialCohort::from));
+                let features = fusion.features(voiceprint.values(), test, cohort)?;
                 let raw = fusion.fused_score(&features);
                 let score = fusion.calibration_for(features.condition()).score(raw);
                 Ok(TrialScore {

@@ -190,9 +190,9 @@ fn cohort_round_trip_and_s_norm() {
     assert!((scores[3] - 1.0).abs() < 1e-5);
     // Same speaker (identical vectors) scores far above impostors after S-norm.
     let e = vector(9999, 24);
-    let z = cohort.s_norm("ge2e", 1.0, &e, &e, SNormConfig::default()).unwrap();
+    let z = cohort.s_norm("ge2e", 1.0, &e, &e, SNormConfig::default(), &[]).unwrap();
     assert!(z > 3.0, "{z}");
-    assert!(cohort.s_norm("campplus", 1.0, &e, &e, SNormConfig::default()).is_err());
+    assert!(cohort.s_norm("campplus", 1.0, &e, &e, SNormConfig::default(), &[]).is_err());
     assert!(cohort.scores(&[1.0; 3]).is_err());
 
     // Bad files.
@@ -201,4 +201,26 @@ fn cohort_round_trip_and_s_norm() {
     assert!(Cohort::from_bytes(b"VPCH").is_err());
     assert!(Cohort::from_bytes(&[]).is_err());
     assert!(Cohort::new("ge2e", &members[..1]).is_err());
+}
+
+#[test]
+fn s_norm_leaves_the_excluded_members_out_of_both_sides() {
+    let members: Vec<Vec<f32>> = (0..30).map(|i| vector(500 + i, 24)).collect();
+    let kept: Vec<Vec<f32>> = members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![4, 17].contains(i))
+        .map(|(_, m)| m.clone())
+        .collect();
+    let full = Cohort::new("ge2e", &members).unwrap();
+    let less = Cohort::new("ge2e", &kept).unwrap();
+    let cfg = SNormConfig { top_n: 5 };
+    // The claimed speaker's own voiceprint (member 4) as the enrollment side.
+    let (e, t) = (members[4].clone(), vector(42, 24));
+    let excluded = full.s_norm("ge2e", 0.6, &e, &t, cfg, &[4, 17]).unwrap();
+    let rebuilt = less.s_norm("ge2e", 0.6, &e, &t, cfg, &[]).unwrap();
+    assert!((excluded - rebuilt).abs() < 1e-9, "{excluded} vs {rebuilt}");
+    // Left in, the voiceprint is its own closest "impostor" and drags the score down.
+    let included = full.s_norm("ge2e", 0.6, &e, &t, cfg, &[]).unwrap();
+    assert!(included < excluded - 0.1, "{included} vs {excluded}");
 }

@@ -65,8 +65,25 @@ pub struct EngineSection {
     pub models_dir: PathBuf,
     /// Fusion file from `voiceprint fusion fit` (empty: the shipped fusion).
     pub fusion_file: PathBuf,
+    /// S-normalise authentication against a domain's own enrolled speakers once it has
+    /// enough of them.
+    pub domain_cohort: bool,
+    /// Domain fusion file (`voiceprint fusion fit --domain-cohort`; empty: the shipped one).
+    pub domain_fusion_file: PathBuf,
     pub workers: usize,
     pub required: bool,
+}
+
+impl EngineSection {
+    /// The scoring part of the section as the speaker model takes it.
+    pub fn scoring_options(&self) -> voiceprint_voiceid::biometrics::ScoringOptions {
+        let file = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+        voiceprint_voiceid::biometrics::ScoringOptions {
+            fusion_file: file(&self.fusion_file),
+            domain_cohort: self.domain_cohort,
+            domain_fusion_file: file(&self.domain_fusion_file),
+        }
+    }
 }
 
 /// `[sessions]`: live call sessions and their audio streams.

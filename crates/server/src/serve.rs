@@ -416,8 +416,7 @@ fn default_node_id(config: &Config) -> String {
 async fn load_biometrics(config: &Config) -> Result<Option<Arc<Biometrics>>, ServeError> {
     let engine = config.engine.clone();
     let loaded = tokio::task::spawn_blocking(move || {
-        let fusion_file = (!engine.fusion_file.as_os_str().is_empty()).then_some(engine.fusion_file.as_path());
-        Biometrics::load_with_fusion(&engine.models_dir, &engine.model, fusion_file, engine.workers)
+        Biometrics::load_with_scoring(&engine.models_dir, &engine.model, &engine.scoring_options(), engine.workers)
     })
     .await
     .map_err(|e| ServeError::Server(std::io::Error::other(e)))?;

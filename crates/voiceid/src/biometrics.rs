@@ -11,11 +11,12 @@
 //! oversubscribing the cores, and a slow model never blocks the async runtime
 //! (callers block on a reply channel from `spawn_blocking` or a worker thread).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use voiceprint_audio::{AudioError, DecodeOptions};
+use voiceprint_engine::cohort::TrialCohort;
 use voiceprint_engine::fusion::Fusion;
 use voiceprint_engine::scorer::Scorer;
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
@@ -47,11 +48,35 @@ struct EmbedJob {
     reply: EmbedReply,
 }
 
+/// How the fused system scores (`[engine]` in the server's config).
+#[derive(Debug, Clone)]
+pub struct ScoringOptions {
+    /// Replaces the shipped fusion (cosine part scores).
+    pub fusion_file: Option<PathBuf>,
+    /// Once a domain has enough enrolled speakers, S-normalise authentication scores
+    /// against them (`crate::service` keeps each domain's cohort).
+    pub domain_cohort: bool,
+    /// Replaces the shipped domain fusion (S-normed part scores).
+    pub domain_fusion_file: Option<PathBuf>,
+}
+
+impl Default for ScoringOptions {
+    fn default() -> Self {
+        Self {
+            fusion_file: None,
+            domain_cohort: true,
+            domain_fusion_file: None,
+        }
+    }
+}
+
 /// The speaker model, its calibration and its engine threads.
 pub struct Biometrics {
     model_id: String,
     dim: usize,
     scorer: Scorer,
+    /// Scores against a domain's own cohort (fused model with `domain_cohort` only).
+    domain_scorer: Option<Scorer>,
     queue: SyncSender<EmbedJob>,
     workers: usize,
 }
@@ -81,14 +106,25 @@ impl Biometrics {
     /// shipped fusion). The threads end when the last clone of the returned value's
     /// queue is dropped.
     pub fn new(embedder: Arc<dyn Embedder>, workers: usize) -> Result<Self> {
-        Self::with_fusion(embedder, None, workers)
+        Self::with_scoring(embedder, &ScoringOptions::default(), workers)
     }
 
-    /// [`Biometrics::new`]; `fusion` replaces the shipped fusion weights and
-    /// calibration of the fused system.
-    fn with_fusion(embedder: Arc<dyn Embedder>, fusion: Option<Fusion>, workers: usize) -> Result<Self> {
-        let scorer = Scorer::for_model(embedder.model_id(), None, fusion)
-            .map_err(|e| Error::Internal(format!("speaker model scoring: {e}")))?;
+    /// [`Biometrics::new`] scoring as `options` say.
+    pub fn with_scoring(embedder: Arc<dyn Embedder>, options: &ScoringOptions, workers: usize) -> Result<Self> {
+        let scoring_error = |e| Error::Internal(format!("speaker model scoring: {e}"));
+        let load = |file: &Option<PathBuf>| -> Result<Option<Fusion>> {
+            file.as_deref()
+                .map(Fusion::load)
+                .transpose()
+                .map_err(|e| Error::Internal(format!("fusion file: {e}")))
+        };
+        let scorer = Scorer::for_model(embedder.model_id(), None, load(&options.fusion_file)?)
+            .map_err(scoring_error)?;
+        let domain_scorer = if options.domain_cohort && matches!(scorer, Scorer::Fused { .. }) {
+            Some(Scorer::for_domain_cohort(load(&options.domain_fusion_file)?).map_err(scoring_error)?)
+        } else {
+            None
+        };
         let workers = worker_count(workers);
         let model_id = embedder.model_id().to_owned();
         // A short queue: enough to keep every worker busy, small enough that a flood
@@ -107,6 +143,7 @@ impl Biometrics {
             dim: embedder.dim(),
             model_id,
             scorer,
+            domain_scorer,
             queue,
             workers,
         })
@@ -115,24 +152,20 @@ impl Biometrics {
     /// Loads `model_name` (`"fusion"`, `"campplus"` or `"ge2e"`) from `models_dir`,
     /// laid out as `scripts/fetch-models.sh` writes it.
     pub fn load(models_dir: &Path, model_name: &str, workers: usize) -> Result<Self> {
-        Self::load_with_fusion(models_dir, model_name, None, workers)
+        Self::load_with_scoring(models_dir, model_name, &ScoringOptions::default(), workers)
     }
 
-    /// [`Biometrics::load`]; `fusion_file` replaces the shipped fusion weights and
-    /// calibration (`voiceprint fusion fit`).
-    pub fn load_with_fusion(
+    /// [`Biometrics::load`] scoring as `options` say (fusion files from `voiceprint
+    /// fusion fit`, the domain cohort).
+    pub fn load_with_scoring(
         models_dir: &Path,
         model_name: &str,
-        fusion_file: Option<&Path>,
+        options: &ScoringOptions,
         workers: usize,
     ) -> Result<Self> {
         let embedder = voiceprint_engine::models::load_embedder_by_name(model_name, models_dir)
             .map_err(|e| Error::Internal(format!("speaker model not loaded: {e}")))?;
-        let fusion = fusion_file
-            .map(Fusion::load)
-            .transpose()
-            .map_err(|e| Error::Internal(format!("fusion file: {e}")))?;
-        Self::with_fusion(embedder, fusion, workers)
+        Self::with_scoring(embedder, options, workers)
     }
 
     /// The model id stored with every voiceprint (e.g. `"campplus"`).
@@ -214,7 +247,30 @@ impl Biometrics {
     /// lists of the call's channel). Rounds down, so a displayed 90 always means the
     /// calibrated score reached 90.
     pub fn score(&self, voiceprint: &Voiceprint, embedding: &[f32]) -> Result<u8> {
-        let scored = self.scorer.score(voiceprint, embedding).map_err(engine_error)?;
+        self.score_in_domain(voiceprint, embedding, None)
+    }
+
+    /// Cohort members each authentication is S-normalised against when the domain
+    /// cohort is on (a domain needs one more enrolled speaker); None when it is off.
+    pub fn domain_cohort_size(&self) -> Option<usize> {
+        let domain = self.domain_scorer.as_ref()?;
+        Some(domain.cohort_size().unwrap_or(voiceprint_engine::fusion::DOMAIN_COHORT_SIZE))
+    }
+
+    /// [`Biometrics::score`], S-normalised against `cohort` (a domain's voiceprints less
+    /// the claimed speaker's) with the domain fusion and its calibration when given and
+    /// the domain cohort is on ([`Biometrics::domain_cohort_size`]).
+    pub fn score_in_domain(
+        &self,
+        voiceprint: &Voiceprint,
+        embedding: &[f32],
+        cohort: Option<TrialCohort<'_>>,
+    ) -> Result<u8> {
+        let scored = match (&self.domain_scorer, cohort) {
+            (Some(domain), Some(cohort)) => domain.score_with(voiceprint, embedding, Some(cohort)),
+            _ => self.scorer.score(voiceprint, embedding),
+        }
+        .map_err(engine_error)?;
         Ok(scored.score.floor().clamp(0.0, 100.0) as u8)
     }
 

@@ -21,6 +21,7 @@ use crate::jobs::{JobKind, JobRef, JobRunner, NoJobRunner};
 use crate::token::{Cursor, TokenCodec};
 use crate::types::*;
 
+pub mod cohort;
 pub mod enrollment;
 pub mod lifecycle;
 
@@ -196,6 +197,8 @@ pub struct VoiceIdService {
     /// start, for work a previous process left): `retrain_pending_voiceprints`
     /// scans only then.
     retrain_hint: Arc<std::sync::atomic::AtomicBool>,
+    /// Each domain's enrolled speakers as its S-norm cohort (see `cohort`).
+    domain_cohorts: Arc<cohort::DomainCohorts>,
 }
 
 impl std::fmt::Debug for VoiceIdService {
@@ -220,6 +223,7 @@ impl VoiceIdService {
             biometrics: None,
             spoof: None,
             retrain_hint: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            domain_cohorts: Arc::default(),
         }
     }
 
@@ -271,6 +275,14 @@ impl VoiceIdService {
             _cluster: cluster,
             _process: process,
         })
+    }
+
+    /// Writes to the store; every write goes through here so that a speaker change
+    /// drops the domain's cached cohort (a deleted voiceprint must not linger in memory).
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        let result = self.store.apply(writes.clone());
+        self.domain_cohorts.invalidate_for(&writes);
+        Ok(result?)
     }
 
     /// The ARN of a domain in this server's region/account.
@@ -668,6 +680,7 @@ impl VoiceIdService {
         let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         self.store.delete_domain(&req.domain_id)?;
+        self.domain_cohorts.invalidate_domain(&req.domain_id);
         tracing::info!(domain_id = %req.domain_id, "domain deleted");
         Ok(Empty {})
     }
@@ -729,7 +742,7 @@ impl VoiceIdService {
         rec.attributes = encode(&a);
         rec.sensitive = encode(&s);
         let view = self.domain_view(&rec)?;
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         if rotate {
             self.spawn_rotation(req.domain_id, new_key);
         }
@@ -854,7 +867,7 @@ impl VoiceIdService {
         }
         let view = Self::watchlist_view(&rec)?;
         writes.push(Write::Put(rec));
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(WatchlistResponse { watchlist: view })
     }
 
@@ -885,7 +898,7 @@ impl VoiceIdService {
         rec.attributes = encode(&a);
         rec.sensitive = encode(&s);
         let view = Self::watchlist_view(&rec)?;
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(WatchlistResponse { watchlist: view })
     }
 
@@ -906,7 +919,7 @@ impl VoiceIdService {
                 ));
             }
         }
-        self.store.apply(vec![Write::Delete {
+        self.apply(vec![Write::Delete {
             kind: Kind::Watchlist,
             domain_id: req.domain_id,
             id: req.watchlist_id,
@@ -948,7 +961,7 @@ impl VoiceIdService {
         let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         self.fraudster_record(&req.domain_id, &req.fraudster_id)?;
-        self.store.apply(vec![Write::Delete {
+        self.apply(vec![Write::Delete {
             kind: Kind::Fraudster,
             domain_id: req.domain_id,
             id: req.fraudster_id,
@@ -972,7 +985,7 @@ impl VoiceIdService {
             }
             a.watchlist_ids.push(req.watchlist_id);
             rec.attributes = encode(&a);
-            self.store.apply(vec![Write::Put(rec.clone())])?;
+            self.apply(vec![Write::Put(rec.clone())])?;
         }
         Ok(FraudsterResponse {
             fraudster: Self::fraudster_view(&rec)?,
@@ -1012,7 +1025,7 @@ impl VoiceIdService {
         }
         a.watchlist_ids.retain(|w| *w != req.watchlist_id);
         rec.attributes = encode(&a);
-        self.store.apply(vec![Write::Put(rec.clone())])?;
+        self.apply(vec![Write::Put(rec.clone())])?;
         Ok(FraudsterResponse {
             fraudster: Self::fraudster_view(&rec)?,
         })
@@ -1072,7 +1085,7 @@ impl VoiceIdService {
             domain_id: rec.domain_id,
             id: rec.id,
         });
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(Empty {})
     }
 
@@ -1124,7 +1137,7 @@ impl VoiceIdService {
         };
         let view = self.speaker_view(&rec, now)?;
         writes.push(Write::Put(rec));
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(SpeakerResponse { speaker: view })
     }
 
@@ -1231,7 +1244,7 @@ impl VoiceIdService {
             writes.push(Self::client_token_write(domain_id, op, t, digest, &job_id));
         }
         writes.push(Write::Put(rec));
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         job.job_name = secret.job_name;
         self.runner.submit(JobRef {
             kind,
@@ -1470,7 +1483,7 @@ impl VoiceIdService {
             )));
         }
         rec.sensitive = encode(&s);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(Empty {})
     }
 
@@ -1480,7 +1493,7 @@ impl VoiceIdService {
         let mut s: DomainSecret = decode(&rec.sensitive)?;
         s.tags.retain(|t| !req.tag_keys.contains(&t.key));
         rec.sensitive = encode(&s);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(Empty {})
     }
 
@@ -1545,7 +1558,7 @@ impl VoiceIdService {
             }));
             ids.push(id);
         }
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(ids)
     }
 
@@ -1574,7 +1587,7 @@ impl VoiceIdService {
             }
         }
         let id = new_generated_id();
-        self.store.apply(vec![Write::Put(Record {
+        self.apply(vec![Write::Put(Record {
             kind: Kind::Fraudster,
             domain_id: domain_id.into(),
             id: id.clone(),

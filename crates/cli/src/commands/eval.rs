@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use voiceprint_engine::calibration::{ScoreKind, AUTHENTICATION_THRESHOLD, FRAUD_RISK_THRESHOLD, TARGET_FAR_AT_90};
 use voiceprint_engine::cohort::Cohort;
-use voiceprint_engine::fusion::Fusion;
+use voiceprint_engine::fusion::{Fusion, FUSED_MODEL_ID};
 use voiceprint_engine::metrics::DcfParams;
 use voiceprint_engine::scorer::Scorer;
 
@@ -40,6 +40,16 @@ pub struct EvalArgs {
     /// fusion shipped with the engine).
     #[arg(long, value_name = "FILE")]
     pub fusion: Option<PathBuf>,
+    /// Score each list as a server domain with the list's enrollments enrolled does: a
+    /// list with at least 57 distinct enrollments S-normalises every trial against 55 of
+    /// its other voiceprints (never the claimed or the test speaker's) with the domain
+    /// fusion (`--model fusion` only; smaller lists keep the plain fusion).
+    #[arg(long)]
+    pub domain_cohort: bool,
+    /// Domain fusion file (`voiceprint fusion fit --part-score s-norm --domain-cohort`) for
+    /// `--domain-cohort`; default: the one shipped with the engine.
+    #[arg(long, value_name = "FILE", requires = "domain_cohort")]
+    pub domain_fusion: Option<PathBuf>,
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -135,7 +145,8 @@ pub struct EvalSummary {
     pub far_at_50: f64,
     pub frr_at_50: f64,
     pub spoof_accepted_at_90: Option<f64>,
-    /// For the fused system: each model's own numbers on the same trials.
+    /// For the fused system: each model's own numbers on the same trials (S-normed with
+    /// a domain cohort).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,7 +164,7 @@ pub fn summarise(scored: &ScoredTrials, trials_file: &std::path::Path, model: &s
     let spoof_accepted_at_90 = (!spoof.is_empty())
         .then(|| spoof.iter().filter(|&&s| s >= AUTHENTICATION_THRESHOLD).count() as f64 / spoof.len() as f64);
     let mut parts = Vec::new();
-    if scored.kind == ScoreKind::Fused {
+    if matches!(scored.kind, ScoreKind::Fused | ScoreKind::FusedSNorm) {
         // The fused scorer fills `fusion` on every trial it scores.
         let campplus = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| f.campplus))?;
         let ge2e = scored.score_set_by(|s| s.fusion.map_or(f64::NAN, |f| f.ge2e))?;
@@ -194,12 +205,20 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
     let fusion = args.fusion.as_deref().map(Fusion::load).transpose()?;
     let model = opts.model_id();
     let scorer = Scorer::for_model(model, cohort, fusion)?;
+    let domain = if args.domain_cohort {
+        if model != FUSED_MODEL_ID {
+            return Err(CliError::Usage("--domain-cohort needs --model fusion".into()));
+        }
+        Some(Scorer::for_domain_cohort(args.domain_fusion.as_deref().map(Fusion::load).transpose()?)?)
+    } else {
+        None
+    };
     let embedded = embed_trial_files(lists.iter().map(Vec::as_slice), &opts)?;
     let mut summaries = Vec::new();
     let mut sets = Vec::new();
     let mut all_scored = Vec::new();
     for (path, trials) in args.trials.iter().zip(lists) {
-        let scored = score_embedded(trials, &embedded, model, &scorer)?;
+        let scored = score_embedded(trials, &embedded, model, &scorer, domain.as_ref())?;
         let mut summary = summarise(&scored, path, model, args.channel)?;
         if let Some(dir) = &args.antispoof_models_dir {
             summary.countermeasure = Some(countermeasure(&args, dir, &scored)?);

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use voiceprint_engine::calibration::{
-    fit, Calibration, AUTHENTICATION_THRESHOLD, TARGET_FAR_AT_90,
+    fit, Calibration, ScoreKind, AUTHENTICATION_THRESHOLD, TARGET_FAR_AT_90,
 };
 use voiceprint_engine::cohort::Cohort;
 use voiceprint_engine::fusion::{
-    fit_logistic, linear_score, ChannelCondition, FitTrial, Fusion, PartScore, FEATURE_NAMES,
+    fit_logistic, linear_score, ChannelCondition, FitTrial, Fusion, PartScore, DOMAIN_COHORT_SIZE,
+    FEATURE_NAMES,
 };
 use voiceprint_engine::metrics::ScoreSet;
 use voiceprint_engine::scorer::Scorer;
@@ -19,7 +20,7 @@ use voiceprint_engine::scorer::Scorer;
 use super::eval::pct;
 use crate::error::CliError;
 use crate::model::{Channel, EmbedOptions};
-use crate::trials::{embed_trial_files, read_trials, score_embedded, Label};
+use crate::trials::{domain_list_minimum, embed_trial_files, read_trials, score_embedded, Label};
 
 #[derive(Debug, Subcommand)]
 pub enum FusionCommand {
@@ -61,8 +62,22 @@ pub struct FitArgs {
     /// Fuse cosines or adaptive S-norms (needs --cohort, built with `--model fusion`).
     #[arg(long, value_enum, default_value = "cosine")]
     pub part_score: PartScoreArg,
-    #[arg(long, value_name = "FILE")]
+    /// Impostor cohort file (fused embeddings) for `--part-score s-norm`.
+    #[arg(long, value_name = "FILE", conflicts_with = "domain_cohort")]
     pub cohort: Option<PathBuf>,
+    /// With `--part-score s-norm`: each list is its own cohort, as a server domain's
+    /// enrolled speakers are (every trial S-normed against `--cohort-size` of the list's
+    /// other voiceprints, the test's own speaker left out too); lists with too few
+    /// enrollments are left out. Writes a domain fusion (`crates/engine/fusion-domain.json`
+    /// is one).
+    #[arg(long)]
+    pub domain_cohort: bool,
+    /// Cohort members per trial with `--domain-cohort`.
+    #[arg(long, default_value_t = DOMAIN_COHORT_SIZE as u32, value_parser = clap::value_parser!(u32).range(2..))]
+    pub cohort_size: u32,
+    /// Closest cohort members per side in the S-norm statistics.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..))]
+    pub top_n: u32,
     /// L2 penalty on the weights (not the bias).
     #[arg(long, default_value_t = 1e-3)]
     pub l2: f64,
@@ -90,7 +105,13 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     // Features of every trial (the shipped weights decide nothing here).
     let mut probe = Fusion::default_fusion();
     probe.part_score = part_score;
-    let scorer = Scorer::for_model(embedder.model_id(), cohort, Some(probe))?;
+    probe.snorm_top_n = args.top_n as usize;
+    probe.cohort_size = args.domain_cohort.then_some(args.cohort_size as usize);
+    let (scorer, domain) = if args.domain_cohort {
+        (Scorer::for_model(embedder.model_id(), None, None)?, Some(Scorer::for_domain_cohort(Some(probe.clone()))?))
+    } else {
+        (Scorer::for_model(embedder.model_id(), cohort, Some(probe.clone()))?, None)
+    };
     let mut names = Vec::new();
     let mut scored_lists = Vec::new();
     for (paths, channel) in [
@@ -110,7 +131,16 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
             .collect::<Result<Vec<_>, _>>()?;
         let embedded = embed_trial_files(lists.iter().map(Vec::as_slice), &opts)?;
         for (path, trials) in paths.iter().zip(lists) {
-            scored_lists.push(score_embedded(trials, &embedded, opts.model_id(), &scorer)?);
+            let scored = score_embedded(trials, &embedded, opts.model_id(), &scorer, domain.as_ref())?;
+            if domain.is_some() && scored.kind != ScoreKind::FusedSNorm {
+                eprintln!(
+                    "leaving out {}: fewer than {} enrollments to be its own cohort",
+                    path.display(),
+                    domain.as_ref().map_or(0, domain_list_minimum)
+                );
+                continue;
+            }
+            scored_lists.push(scored);
             let suffix = if channel == Channel::Telephone {
                 " (simulated telephone channel)"
             } else {
@@ -169,9 +199,17 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         }
         calibrations.push(fit(&sets)?.calibration);
     }
-    let fitted_on = names.clone();
+    let mut fitted_on = names.clone();
+    if domain.is_some() {
+        fitted_on.push(format!(
+            "domain cohort: {} of each list's voiceprints (not the claimed or the test speaker's), top {}",
+            args.cohort_size, args.top_n
+        ));
+    }
     let calibrations = [calibrations[0], calibrations[1], calibrations[2]];
-    let fusion = Fusion::new(part_score, weights, calibrations, fitted_on);
+    let mut fusion = Fusion::new(part_score, weights, calibrations, fitted_on);
+    fusion.snorm_top_n = probe.snorm_top_n;
+    fusion.cohort_size = probe.cohort_size;
     std::fs::write(&args.out, fusion.to_json() + "\n").map_err(|e| CliError::io(&args.out, e))?;
 
     println!("weights ({:?} part scores, l2 {}):", part_score, args.l2);

@@ -233,7 +233,7 @@ impl VoiceIdService {
             return Err(Error::ServiceQuotaExceeded("The watchlist is full".into()));
         }
         let id = new_generated_id();
-        self.store.apply(vec![Write::Put(Record {
+        self.apply(vec![Write::Put(Record {
             kind: Kind::Fraudster,
             domain_id: domain_id.into(),
             id: id.clone(),
@@ -291,7 +291,9 @@ impl VoiceIdService {
             // cooling off: Voice ID has one word for all of them.
             A::Unusable(_) => return Ok(undecided(AuthenticationDecision::SpeakerNotEnrolled)),
         };
-        let score = biometrics.score(&voiceprint, embedding)?;
+        let domain_cohort = self.domain_cohort(domain_id)?;
+        let trial_cohort = domain_cohort.as_deref().and_then(|c| c.for_speaker(&rec.id));
+        let score = biometrics.score_in_domain(&voiceprint, embedding, trial_cohort)?;
         let decision = if score >= acceptance_threshold {
             AuthenticationDecision::Accept
         } else {
@@ -381,7 +383,7 @@ impl VoiceIdService {
         }
         attrs.last_accessed_at = Some(now);
         rec.attributes = encode(&attrs);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(())
     }
 

@@ -423,7 +423,7 @@ impl VoiceIdService {
         a.engine = Some(req.engine_settings.clone());
         a.updated_at = self.now();
         rec.attributes = encode(&a);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(EngineSettingsResponse {
             domain_id: req.domain_id,
             engine_settings: req.engine_settings,
@@ -658,7 +658,7 @@ impl VoiceIdService {
         let secret: SpeakerSecret = decode(&rec.sensitive)?;
         let generated_speaker_id = rec.id.clone();
         writes.push(Write::Put(rec));
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(SpeakerEnrollment {
             generated_speaker_id,
             customer_speaker_id: secret.customer_speaker_id,
@@ -848,7 +848,7 @@ impl VoiceIdService {
         attrs.training = Some(training);
         attrs.updated_at = now;
         rec.attributes = encode(&attrs);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(true)
     }
 
@@ -977,7 +977,7 @@ impl VoiceIdService {
         attrs.training = Some(training);
         attrs.updated_at = now;
         rec.attributes = encode(&attrs);
-        self.store.apply(vec![Write::Put(rec.clone())])?;
+        self.apply(vec![Write::Put(rec.clone())])?;
         Ok(VoiceprintResponse {
             voiceprint: self.voiceprint_description(&rec, &settings, true)?,
         })
@@ -999,7 +999,7 @@ impl VoiceIdService {
         rec.attributes = encode(&attrs);
         rec.voiceprint = None;
         writes.push(Write::Put(rec.clone()));
-        self.store.apply(writes)?;
+        self.apply(writes)?;
         Ok(VoiceprintResponse {
             voiceprint: self.voiceprint_description(&rec, &settings, true)?,
         })
@@ -1054,7 +1054,7 @@ impl VoiceIdService {
             attrs.training = Some(training);
             attrs.updated_at = self.now();
             rec.attributes = encode(&attrs);
-            self.store.apply(vec![write, Write::Put(rec)])?;
+            self.apply(vec![write, Write::Put(rec)])?;
             self.retrain_hint.store(true, Ordering::Relaxed);
         }
         let rec = self.speaker_record(&req.domain_id, &req.speaker_id)?;
@@ -1146,7 +1146,7 @@ impl VoiceIdService {
         attrs.training = Some(t);
         attrs.updated_at = now;
         rec.attributes = encode(&attrs);
-        self.store.apply(vec![Write::Put(rec)])?;
+        self.apply(vec![Write::Put(rec)])?;
         Ok(())
     }
 }
