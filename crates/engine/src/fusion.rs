@@ -164,6 +164,14 @@ impl Embedder for FusedEmbedder {
         out.push(theta.sin() as f32 * PART_SCALE);
         Ok(out)
     }
+
+    /// CAM++ alone, as received: what the multiple-voices check's thresholds were
+    /// measured on (the same cosines as the fused vector's CAM++ block), without the
+    /// GE2E and band-limited passes — about a third of [`FusedEmbedder::embed`]'s cost on
+    /// wideband audio.
+    fn embed_for_consistency(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
+        self.parts[0].embed(samples_16k)
+    }
 }
 
 /// A fused embedding (or voiceprint vector) and its measured channel.

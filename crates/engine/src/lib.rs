@@ -30,6 +30,13 @@ pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
     /// Embed 16 kHz mono samples in [-1, 1] (already DC-free and resampled).
     fn embed(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError>;
+    /// The embedding a speaker-consistency check compares across chunks of one
+    /// recording (is it one voice throughout?): the full embedding by default. A
+    /// composite model answers with the single model the check was measured on, at a
+    /// fraction of the cost (see [`fusion::FusedEmbedder`]).
+    fn embed_for_consistency(&self, samples_16k: &[f32]) -> Result<Vec<f32>, EngineError> {
+        self.embed(samples_16k)
+    }
 }
 
 /// Everything that can go wrong in the engine.

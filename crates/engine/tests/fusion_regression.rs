@@ -321,3 +321,34 @@ fn check(r: &ListResult, telephone: bool, expected: ChannelCondition, max_fused_
     // list (docs/CALIBRATION.md), so FRR at 90 on telephone audio is high, not total.
     assert!(at_90.frr <= 0.5, "FRR at 90 is {}", at_90.frr);
 }
+
+/// The multiple-voices check's embedding of the fused model is its CAM++ block: the
+/// same cosines the check's thresholds were measured on, at a third of the cost.
+#[test]
+fn the_fused_consistency_embedding_is_the_campplus_block_as_received() {
+    if common::campplus_weights().is_none() || common::ge2e_weights().is_none() {
+        return;
+    }
+    let embedder = load_fused_embedder(&common::models_dir()).unwrap();
+    // Three seconds of a gliding harmonic tone with a little noise: wideband, so the
+    // fused embedding also holds a band-limited copy that must not be what is returned.
+    let samples: Vec<f32> = (0..48_000)
+        .map(|i| {
+            let t = i as f32 / 16_000.0;
+            let f0 = 120.0 + 40.0 * (t * 1.3).sin();
+            let voice: f32 = (1..20).map(|h| (std::f32::consts::TAU * f0 * h as f32 * t).sin() / h as f32).sum();
+            0.1 * voice + 0.01 * ((i * 7919 % 1000) as f32 / 1000.0 - 0.5)
+        })
+        .collect();
+    let consistency = embedder.embed_for_consistency(&samples).unwrap();
+    assert_eq!(consistency.len(), 192);
+    let fused = embedder.embed(&samples).unwrap();
+    let parts = voiceprint_engine::fusion::FusedParts::split(&fused).unwrap();
+    assert!(parts.narrowband < 0.5, "the test signal should read as wideband");
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+    };
+    assert!(cosine(&consistency, parts.part(0, false)) > 0.9999);
+    assert!(cosine(&consistency, parts.part(0, true)) < 0.9999, "not the band-limited copy");
+}

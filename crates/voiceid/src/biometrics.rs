@@ -45,6 +45,8 @@ type EmbedReply = SyncSender<std::result::Result<Vec<f32>, EngineError>>;
 
 struct EmbedJob {
     speech_16k: Vec<f32>,
+    /// [`Embedder::embed_for_consistency`] instead of the full embedding.
+    for_consistency: bool,
     reply: EmbedReply,
 }
 
@@ -185,9 +187,20 @@ impl Biometrics {
 
     /// Embeds 16 kHz speech-only samples on the engine threads; blocks until done.
     pub fn embed(&self, speech_16k: Vec<f32>) -> Result<Vec<f32>> {
+        self.run_job(speech_16k, false)
+    }
+
+    /// The embedding the multiple-voices check compares across a recording's chunks
+    /// (for the fused model, its CAM++ part alone: a third of the cost); on the engine
+    /// threads, blocking until done.
+    pub fn embed_for_consistency(&self, speech_16k: Vec<f32>) -> Result<Vec<f32>> {
+        self.run_job(speech_16k, true)
+    }
+
+    fn run_job(&self, speech_16k: Vec<f32>, for_consistency: bool) -> Result<Vec<f32>> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.queue
-            .send(EmbedJob { speech_16k, reply })
+            .send(EmbedJob { speech_16k, for_consistency, reply })
             .map_err(|_| Error::Internal("the engine threads have stopped".into()))?;
         answer
             .recv()
@@ -299,7 +312,11 @@ fn engine_thread(embedder: &dyn Embedder, jobs: &Mutex<Receiver<EmbedJob>>) {
         let Ok(job) = job else { return };
         // A panic inside the model must not take the thread (and its queue) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            embedder.embed(&job.speech_16k)
+            if job.for_consistency {
+                embedder.embed_for_consistency(&job.speech_16k)
+            } else {
+                embedder.embed(&job.speech_16k)
+            }
         }))
         .unwrap_or_else(|_| Err(EngineError::Inference("the model panicked".into())));
         // The caller may have given up; nothing to do then.

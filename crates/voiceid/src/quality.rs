@@ -306,10 +306,11 @@ pub fn voice_consistency(chunk_embeddings: &[Vec<f32>]) -> Option<VoiceConsisten
 }
 
 /// The part of a `model_id` embedding the multiple-voices check compares: the
-/// thresholds were measured on CAM++ cosines, so the fused model's embedding is
-/// compared by its CAM++ part as received (`voiceprint_engine::fusion` owns the
-/// layout); GE2E's cosines run much higher for any two voices, and the channel part is
-/// the same for all chunks of one call.
+/// thresholds were measured on CAM++ cosines, so a full fused embedding is compared by
+/// its CAM++ part as received (`voiceprint_engine::fusion` owns the layout); GE2E's
+/// cosines run much higher for any two voices, and the channel part is the same for all
+/// chunks of one call. Chunks from [`Biometrics::embed_for_consistency`] already are that
+/// part (fused embeddings only come from sessions stored by older versions).
 pub fn speaker_part<'a>(model_id: &str, embedding: &'a [f32]) -> &'a [f32] {
     use voiceprint_engine::fusion::{FusedParts, FUSED_MODEL_ID};
     match FusedParts::split(embedding) {
@@ -331,8 +332,7 @@ pub fn measure_voice_consistency(
     let embeddings = chunks
         .into_iter()
         .map(|c| {
-            let e = biometrics.embed(c.to_vec())?;
-            Ok(speaker_part(biometrics.model_id(), &e).to_vec())
+            biometrics.embed_for_consistency(c.to_vec())
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(voice_consistency(&embeddings))

@@ -188,7 +188,8 @@ struct Cached<T> {
 
 /// The running speech-weighted sum of unit-normalised segment embeddings.
 ///
-/// Layout: `"VPSA" | version u8 | model_len u8 | model | dim u32 | seconds f64 | dim × f32`.
+/// Layout: `"VPSA" | version u8 | model_len u8 | model | dim u32 | seconds f64 | dim × f32 |
+/// chunks u16 | chunk_dim u32 | chunks × (seconds f64 | chunk_dim × f32)`.
 #[derive(Clone, PartialEq)]
 struct Accumulator {
     model: String,
@@ -201,8 +202,10 @@ struct Accumulator {
 }
 
 const ACC_MAGIC: &[u8; 4] = b"VPSA";
-/// Version 2 appends the chunks; version 1 rows (no chunks) still read.
-const ACC_VERSION: u8 = 2;
+/// Version 2 appends the chunks (of the running embedding's dimension), version 3 gives
+/// them their own dimension (consistency embeddings, e.g. CAM++ alone for the fused
+/// model); version 1 and 2 rows still read.
+const ACC_VERSION: u8 = 3;
 /// Most voice chunks kept (LiveAudio cuts at most 30 s of speech into 5 s chunks).
 const SESSION_MAX_CHUNKS: usize = 12;
 
@@ -222,11 +225,17 @@ impl Accumulator {
     }
 
     /// Keeps one voice chunk's embedding (beyond [`SESSION_MAX_CHUNKS`] it is dropped).
+    /// Every chunk must have the first one's dimension; one that does not (a call that
+    /// spans an upgrade from fused chunk embeddings to CAM++ ones) is left out rather
+    /// than failing the call's audio.
     fn add_chunk(&mut self, embedding: &[f32], seconds: f64) -> Result<()> {
-        if embedding.len() != self.sum.len() {
+        if embedding.is_empty() || embedding.len() > voiceprint_engine::scoring::MAX_DIM {
             return Err(Error::Internal(
                 "voice chunk embedding has the wrong dimension".into(),
             ));
+        }
+        if self.chunks.first().is_some_and(|(_, c)| c.len() != embedding.len()) {
+            return Ok(());
         }
         if self.chunks.len() < SESSION_MAX_CHUNKS {
             self.chunks.push((seconds, embedding.to_vec()));
@@ -263,6 +272,8 @@ impl Accumulator {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&(self.chunks.len() as u16).to_le_bytes());
+        let chunk_dim = self.chunks.first().map_or(0, |(_, c)| c.len());
+        out.extend_from_slice(&(chunk_dim as u32).to_le_bytes());
         for (seconds, sum) in &self.chunks {
             out.extend_from_slice(&seconds.to_le_bytes());
             for v in sum {
@@ -284,7 +295,7 @@ impl Accumulator {
             return Err(bad());
         }
         let version = take(&mut at, 1)?[0];
-        if version != 1 && version != ACC_VERSION {
+        if !(1..=ACC_VERSION).contains(&version) {
             return Err(bad());
         }
         let model_len = usize::from(take(&mut at, 1)?[0]);
@@ -308,9 +319,17 @@ impl Accumulator {
             if usize::from(n) > SESSION_MAX_CHUNKS {
                 return Err(bad());
             }
+            let chunk_dim = if version >= 3 {
+                u32::from_le_bytes(take(&mut at, 4)?.try_into().map_err(|_| bad())?) as usize
+            } else {
+                dim
+            };
+            if n > 0 && (chunk_dim == 0 || chunk_dim > voiceprint_engine::scoring::MAX_DIM) {
+                return Err(bad());
+            }
             for _ in 0..n {
                 let s = f64::from_le_bytes(take(&mut at, 8)?.try_into().map_err(|_| bad())?);
-                chunks.push((s, floats(take(&mut at, dim * 4)?)));
+                chunks.push((s, floats(take(&mut at, chunk_dim * 4)?)));
             }
         }
         if at != bytes.len() || !seconds.is_finite() {

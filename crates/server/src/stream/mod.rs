@@ -380,10 +380,10 @@ impl SessionFeed {
                     .transpose()?;
                 let quality = segment.stream_quality;
                 // Enrollment quality's multiple-voices check embeds each 5 s voice
-                // chunk of the call's first 30 s of speech on its own.
+                // chunk of the call's first 30 s of speech on its own (CAM++ alone).
                 let chunk = segment
                     .voice_chunk
-                    .map(|c| biometrics.embed(c))
+                    .map(|c| biometrics.embed_for_consistency(c))
                     .transpose()?;
                 let embedding = biometrics.embed(segment.samples_16k)?;
                 service.record_session_speech(

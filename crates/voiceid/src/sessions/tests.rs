@@ -37,6 +37,32 @@ fn the_running_embedding_round_trips_and_bad_bytes_are_refused() {
 }
 
 #[test]
+fn voice_chunks_keep_their_own_dimension_through_the_bytes() {
+    // Fused running embedding (3-d here), CAM++-only chunks (2-d).
+    let mut acc = Accumulator::new("fusion", 3);
+    acc.add(&[0.1, 0.2, 0.3], 5.0).unwrap();
+    acc.add_chunk(&[1.0, 0.0], 5.0).unwrap();
+    acc.add_chunk(&[0.0, 1.0], 5.0).unwrap();
+    // A chunk of another dimension is left out, not mixed in.
+    acc.add_chunk(&[1.0, 0.0, 0.0], 5.0).unwrap();
+    assert_eq!(acc.chunk_embeddings(), vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+    let back = Accumulator::from_bytes(&acc.to_bytes()).unwrap();
+    assert!(back == acc);
+
+    // A version-2 row (chunks of the running embedding's dimension) still reads.
+    let mut v2 = Accumulator::new("fusion", 2);
+    v2.add(&[1.0, 1.0], 5.0).unwrap();
+    v2.add_chunk(&[0.5, 0.5], 5.0).unwrap();
+    let mut bytes = v2.to_bytes();
+    bytes[4] = 2;
+    let chunk_dim_at = bytes.len() - (8 + 2 * 4) - 4;
+    bytes.drain(chunk_dim_at..chunk_dim_at + 4);
+    let old = Accumulator::from_bytes(&bytes).unwrap();
+    assert_eq!(old.chunk_embeddings(), vec![vec![0.5, 0.5]]);
+    assert!(Accumulator::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+}
+
+#[test]
 fn session_locks_serialise_one_session_and_spread_others() {
     let a = session_lock("id#aaaaaaaaaaaaaaaaaaaaaa");
     // A different session is not blocked by `a` (unless it hashes to the same stripe).
