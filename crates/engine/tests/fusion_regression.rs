@@ -54,20 +54,7 @@ struct Speaker {
 /// domain has more speakers than the domain fusion's cohort size).
 fn speakers_and_domain(data: &Path) -> Vec<Speaker> {
     let mut all = speakers(data);
-    let root = data.join("audiomnist-az-16k");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let mut takes: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "flac"))
-            .collect();
-        takes.sort();
+    for (dir, takes) in speaker_takes(data) {
         let enroll: Vec<PathBuf> = takes.into_iter().step_by(2).take(ENROLL_TAKES).collect();
         let taken = all.iter().any(|s| s.enroll.first().and_then(|p| p.parent()) == Some(dir.as_path()));
         if !taken && enroll.len() == ENROLL_TAKES {
@@ -77,22 +64,30 @@ fn speakers_and_domain(data: &Path) -> Vec<Speaker> {
     all
 }
 
+/// Every AudioMNIST speaker's folder and takes, both sorted.
+fn speaker_takes(data: &Path) -> Vec<(PathBuf, Vec<PathBuf>)> {
+    let sorted = |dir: &Path, keep: &dyn Fn(&Path) -> bool| -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| keep(p))
+            .collect();
+        paths.sort();
+        paths
+    };
+    sorted(&data.join("audiomnist-az-16k"), &|p| p.is_dir())
+        .into_iter()
+        .map(|dir| {
+            let takes = sorted(&dir, &|p| p.extension().is_some_and(|e| e == "flac"));
+            (dir, takes)
+        })
+        .collect()
+}
+
 fn speakers(data: &Path) -> Vec<Speaker> {
-    let root = data.join("audiomnist-az-16k");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs.into_iter()
-        .filter_map(|dir| {
-            let mut takes: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .unwrap()
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "flac"))
-                .collect();
-            takes.sort();
+    speaker_takes(data)
+        .into_iter()
+        .filter_map(|(_, takes)| {
             // Spread over digits: every 3rd take for enrollment, the rest for tests.
             let need = ENROLL_TAKES + TEST_TAKES * TESTS_PER_SPEAKER;
             (takes.len() >= need).then(|| {

@@ -6,16 +6,17 @@
 //! cohort and when, not the neural model; `voiceprint eval --domain-cohort` and the
 //! engine's fusion regression measure the accuracy on real speech).
 
+mod common;
+
 use std::sync::Arc;
 
 use voiceprint_engine::fusion::{FUSED_DIM, FUSED_MODEL_ID};
 use voiceprint_engine::scorer::{Scorer, TrialScore};
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 use voiceprint_engine::{Embedder, EngineError};
-use voiceprint_store::{Keyring, SqliteStore, Store};
 use voiceprint_voiceid::biometrics::ScoringOptions;
 use voiceprint_voiceid::types::*;
-use voiceprint_voiceid::{Biometrics, ExistingEnrollmentAction, ServiceConfig, VoiceIdService};
+use voiceprint_voiceid::{Biometrics, ExistingEnrollmentAction, VoiceIdService};
 
 /// Gives the service the fused model's id and dimension; never asked to embed here.
 struct FusedIdOnly;
@@ -112,28 +113,13 @@ struct Fixture {
 
 fn fixture(domain_cohort: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let keyring = Keyring::open_or_create(dir.path()).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), keyring).unwrap());
     let options = ScoringOptions {
         domain_cohort,
         ..ScoringOptions::default()
     };
     let biometrics = Arc::new(Biometrics::with_scoring(Arc::new(FusedIdOnly), &options, 1).unwrap());
-    let svc = VoiceIdService::new(store, ServiceConfig::default(), b"stable-token-key")
-        .with_biometrics(biometrics.clone());
-    let domain = svc
-        .create_domain(CreateDomainRequest {
-            client_token: None,
-            description: None,
-            name: "d".into(),
-            server_side_encryption_configuration: ServerSideEncryptionConfiguration {
-                kms_key_id: "default".into(),
-            },
-            tags: None,
-        })
-        .unwrap()
-        .domain
-        .domain_id;
+    let svc = common::sqlite_service(dir.path()).with_biometrics(biometrics.clone());
+    let domain = common::create_domain(&svc);
     Fixture {
         _dir: dir,
         svc,

@@ -6,6 +6,8 @@
 //! on espeak-ng speech and skips with a message when the weights or espeak-ng are
 //! missing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,25 +77,11 @@ struct Fixture {
 
 fn fixture_with(biometrics: Biometrics) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let keyring = Keyring::open_or_create(dir.path()).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), keyring).unwrap());
     let clock = Arc::new(ManualClock::at(1_700_000_000.0));
-    let svc = VoiceIdService::new(store, ServiceConfig::default(), b"stable-token-key")
+    let svc = common::sqlite_service(dir.path())
         .with_clock(clock.clone())
         .with_biometrics(Arc::new(biometrics));
-    let domain = svc
-        .create_domain(CreateDomainRequest {
-            client_token: None,
-            description: None,
-            name: "d".into(),
-            server_side_encryption_configuration: ServerSideEncryptionConfiguration {
-                kms_key_id: "default".into(),
-            },
-            tags: None,
-        })
-        .unwrap()
-        .domain
-        .domain_id;
+    let domain = common::create_domain(&svc);
     Fixture {
         _dir: dir,
         svc,

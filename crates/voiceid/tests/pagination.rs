@@ -3,6 +3,8 @@
 //! every speaker that existed before the listing began exactly once, and never any
 //! speaker twice.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -34,17 +36,7 @@ proptest! {
     fn every_existing_speaker_once_under_concurrent_inserts(existing in 1usize..250, page in 1i64..=100, inserted in 0usize..200) {
         let dir = tempfile::tempdir().unwrap();
         let svc = service(dir.path());
-        let domain = svc
-            .create_domain(CreateDomainRequest {
-                client_token: None,
-                description: None,
-                name: "d".into(),
-                server_side_encryption_configuration: ServerSideEncryptionConfiguration { kms_key_id: "default".into() },
-                tags: None,
-            })
-            .unwrap()
-            .domain
-            .domain_id;
+        let domain = common::create_domain(&svc);
         let before: HashSet<String> = svc.admin_put_speakers(&domain, customer_ids("old", existing), None).unwrap().into_iter().collect();
 
         let writer = {

@@ -1,32 +1,20 @@
 //! The Voice ID rules over the real SQLite store: expiry under an injectable
 //! clock, opt-out removing the stored voiceprint, pagination surviving a restart.
 
+mod common;
+
 use std::sync::Arc;
 
-use voiceprint_store::{Keyring, Kind, SqliteStore, Store};
+use common::create_domain;
+
+use voiceprint_store::Kind;
 use voiceprint_voiceid::types::*;
-use voiceprint_voiceid::{ManualClock, ServiceConfig, VoiceIdService, THREE_YEARS_SECONDS};
+use voiceprint_voiceid::{ManualClock, VoiceIdService, THREE_YEARS_SECONDS};
 
 fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> VoiceIdService {
-    let keyring = Keyring::open_or_create(dir).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, keyring).unwrap());
-    VoiceIdService::new(store, ServiceConfig::default(), b"stable-token-key").with_clock(clock)
+    common::sqlite_service(dir).with_clock(clock)
 }
 
-fn create_domain(svc: &VoiceIdService) -> String {
-    svc.create_domain(CreateDomainRequest {
-        client_token: None,
-        description: None,
-        name: "d".into(),
-        server_side_encryption_configuration: ServerSideEncryptionConfiguration {
-            kms_key_id: "default".into(),
-        },
-        tags: None,
-    })
-    .unwrap()
-    .domain
-    .domain_id
-}
 
 fn describe(svc: &VoiceIdService, dom: &str, id: &str) -> Speaker {
     svc.describe_speaker(SpeakerRequest {
