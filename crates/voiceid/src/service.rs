@@ -280,8 +280,9 @@ impl VoiceIdService {
     /// Writes to the store; every write goes through here so that a speaker change
     /// drops the domain's cached cohort (a deleted voiceprint must not linger in memory).
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
-        let result = self.store.apply(writes.clone());
-        self.domain_cohorts.invalidate_for(&writes);
+        let speaker_domains = cohort::speaker_domains(&writes);
+        let result = self.store.apply(writes);
+        self.domain_cohorts.invalidate(&speaker_domains);
         Ok(result?)
     }
 
@@ -680,7 +681,7 @@ impl VoiceIdService {
         let _guard = self.lock()?;
         self.domain_record(&req.domain_id)?;
         self.store.delete_domain(&req.domain_id)?;
-        self.domain_cohorts.invalidate_domain(&req.domain_id);
+        self.domain_cohorts.invalidate(&[req.domain_id.clone()]);
         tracing::info!(domain_id = %req.domain_id, "domain deleted");
         Ok(Empty {})
     }

@@ -22,6 +22,7 @@
 //! once) and rebuilt at least every [`DOMAIN_COHORT_TTL`] for other servers' writes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,23 @@ impl std::fmt::Debug for DomainCohort {
 #[derive(Default)]
 pub(crate) struct DomainCohorts {
     by_domain: Mutex<HashMap<String, Arc<DomainCohort>>>,
+    /// Bumped by every invalidation: a cohort built while one happened may hold a
+    /// voiceprint that was just deleted, so it serves its own call but is not cached.
+    generation: AtomicU64,
+}
+
+/// The domains whose speakers `writes` touch.
+pub(crate) fn speaker_domains(writes: &[Write]) -> Vec<String> {
+    let mut domains: Vec<String> = writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Put(rec) if rec.kind == Kind::Speaker => Some(rec.domain_id.clone()),
+            Write::Delete { kind: Kind::Speaker, domain_id, .. } => Some(domain_id.clone()),
+            _ => None,
+        })
+        .collect();
+    domains.dedup();
+    domains
 }
 
 impl DomainCohorts {
@@ -81,22 +99,16 @@ impl DomainCohorts {
         self.by_domain.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Drops the cached cohort of every domain a speaker write touches.
-    pub(crate) fn invalidate_for(&self, writes: &[Write]) {
-        let mut map = self.map();
-        for write in writes {
-            let (kind, domain_id) = match write {
-                Write::Put(rec) => (rec.kind, &rec.domain_id),
-                Write::Delete { kind, domain_id, .. } => (*kind, domain_id),
-            };
-            if kind == Kind::Speaker {
-                map.remove(domain_id);
-            }
+    /// Drops the cached cohorts of `domains`.
+    pub(crate) fn invalidate(&self, domains: &[String]) {
+        if domains.is_empty() {
+            return;
         }
-    }
-
-    pub(crate) fn invalidate_domain(&self, domain_id: &str) {
-        self.map().remove(domain_id);
+        let mut map = self.map();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        for domain_id in domains {
+            map.remove(domain_id);
+        }
     }
 }
 
@@ -112,10 +124,14 @@ impl VoiceIdService {
                 return Ok(Some(Arc::clone(c)));
             }
         }
+        let generation = self.domain_cohorts.generation.load(Ordering::SeqCst);
         let built = Arc::new(self.build_domain_cohort(domain_id, size + 1)?);
-        self.domain_cohorts
-            .map()
-            .insert(domain_id.to_owned(), Arc::clone(&built));
+        let mut map = self.domain_cohorts.map();
+        // Invalidations take the map's lock before bumping the generation, so none can
+        // slip between this check and the insert.
+        if self.domain_cohorts.generation.load(Ordering::SeqCst) == generation {
+            map.insert(domain_id.to_owned(), Arc::clone(&built));
+        }
         Ok(Some(built))
     }
 
