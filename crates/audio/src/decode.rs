@@ -207,14 +207,21 @@ fn map_symphonia(err: SymphoniaError, context: &str) -> AudioError {
     }
 }
 
+/// Where symphonia's probe would start reading a RIFF/WAVE file: the first `RIFF` marker
+/// (it scans past leading bytes for one), when `WAVE` follows it.
+fn riff_start(bytes: &[u8]) -> Option<usize> {
+    let start = bytes.windows(4).position(|w| w == b"RIFF")?;
+    (bytes.get(start + 8..start + 12)? == b"WAVE").then_some(start)
+}
+
 /// Offsets of the RIFF/WAVE chunk headers (id + length) in `bytes`, in order; empty when
 /// `bytes` is not RIFF/WAVE. Stops at the first header that does not fit.
 fn wav_chunks(bytes: &[u8]) -> Vec<(usize, [u8; 4], u32)> {
     let mut chunks = Vec::new();
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+    let Some(start) = riff_start(bytes) else {
         return chunks;
-    }
-    let mut pos = 12usize;
+    };
+    let mut pos = start + 12;
     while let Some(header) = pos.checked_add(8).and_then(|end| bytes.get(pos..end)) {
         let id = [header[0], header[1], header[2], header[3]];
         let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
@@ -257,10 +264,13 @@ fn patch_unsized_wav(bytes: &mut [u8]) -> bool {
     if len != 0 && len < PLACEHOLDER_MIN {
         return false;
     }
+    let Some(start) = riff_start(bytes) else {
+        return false;
+    };
     let rest = u32::try_from(bytes.len() - (pos + 8)).unwrap_or(u32::MAX);
-    let riff = u32::try_from(bytes.len() - 8).unwrap_or(u32::MAX);
+    let riff = u32::try_from(bytes.len() - (start + 8)).unwrap_or(u32::MAX);
     bytes[pos + 4..pos + 8].copy_from_slice(&rest.to_le_bytes());
-    bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+    bytes[start + 4..start + 8].copy_from_slice(&riff.to_le_bytes());
     true
 }
 

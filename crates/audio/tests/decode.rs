@@ -401,6 +401,14 @@ fn garbage_empty_and_unsupported_inputs_are_typed_errors() {
     // Corrupt header: fmt chunk says 0 channels.
     let zero_channels = wav_with_tag(1, 0, 16_000, 16, &[0u8; 320]);
     assert!(decode(&zero_channels).is_err());
+    // A zero sample rate behind a leading byte (found by the audio_decode fuzz target,
+    // 2026-12-01): symphonia's probe skips to the RIFF marker and panics on the rate
+    // unless the header check finds the same marker.
+    let after_junk = b"\x22RIFF\x92\x09\x00\x00WAVEfmt \x12\x00\x00\x00\x06\x00\x02\x00\x00\x00\x00\x00\x00\x80>\x00\x00\x02\x00\x08\x00\x00";
+    assert!(matches!(decode(after_junk), Err(AudioError::BadSampleRate(0))));
+    let mut zero_rate = wav_with_tag(1, 1, 16_000, 16, &[0u8; 320]);
+    zero_rate[24..28].copy_from_slice(&0u32.to_le_bytes());
+    assert!(matches!(decode(&[b"junk".as_slice(), &zero_rate].concat()), Err(AudioError::BadSampleRate(0))));
     // All silence decodes, but has no speech.
     let silence = wav_bytes(&vec![0.0f32; 16_000], 16_000, 1, 16, false);
     assert!(matches!(
