@@ -174,10 +174,11 @@ pub fn score_trials(trials: Vec<Trial>, opts: &EmbedOptions, scorer: &Scorer) ->
     score_embedded(trials, &embedded, opts.model_id(), scorer, None)
 }
 
-/// Enrollments a list needs to be its own cohort under `domain`: its cohort size, plus
-/// the claimed and the test speaker left out of every trial.
+/// Enrollments a list needs to be its own cohort under `domain`: its cohort size (always
+/// set, `Scorer::for_domain_cohort` checks), plus the claimed and the test speaker left
+/// out of every trial.
 pub fn domain_list_minimum(domain: &Scorer) -> usize {
-    domain.cohort_size().unwrap_or(2) + 2
+    domain.cohort_size().map_or(usize::MAX, |size| size + 2)
 }
 
 /// Scores trials whose files are already embedded, with `scorer` — or, when `domain` is

@@ -108,12 +108,28 @@ impl Cohort {
             return Err(EngineError::DimensionMismatch { expected: self.dim, got: embedding.len() });
         }
         let e = l2_normalized(embedding)?;
+        Ok(self.members(exclude, None)?.map(|row| row.iter().zip(&e).map(|(a, b)| a * b).sum()).collect())
+    }
+
+    /// The members one trial is normalised against: every row but those in `exclude`,
+    /// the first `size` of them when given (too few is an error, not other statistics).
+    pub(crate) fn members<'a>(
+        &'a self,
+        exclude: &'a [usize],
+        size: Option<usize>,
+    ) -> Result<impl Iterator<Item = &'a [f32]>, EngineError> {
+        let available = (0..self.len()).filter(|i| !exclude.contains(i)).count();
+        if let Some(size) = size.filter(|&n| n > available) {
+            return Err(EngineError::Cohort(format!(
+                "the fusion normalises against {size} cohort members, this trial has {available}"
+            )));
+        }
         Ok(self
             .rows()
             .enumerate()
-            .filter(|(i, _)| !exclude.contains(i))
-            .map(|(_, row)| row.iter().zip(&e).map(|(a, b)| a * b).sum())
-            .collect())
+            .filter(move |(i, _)| !exclude.contains(i))
+            .map(|(_, row)| row)
+            .take(size.unwrap_or(usize::MAX)))
     }
 
     /// Adaptive S-norm of the raw cosine `raw` between `enroll` and `test` (both from

@@ -502,12 +502,6 @@ impl Cohort {
         exclude: &[usize],
         size: Option<usize>,
     ) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
-        let available = (0..self.len()).filter(|i| !exclude.contains(i)).count();
-        if let Some(size) = size.filter(|&n| n > available) {
-            return Err(EngineError::Cohort(format!(
-                "the fusion normalises against {size} cohort members, this trial has {available}"
-            )));
-        }
         if self.model() != FUSED_MODEL_ID {
             return Err(EngineError::ModelMismatch {
                 expected: FUSED_MODEL_ID.into(),
@@ -517,11 +511,8 @@ impl Cohort {
         let score = |v: &[f32]| -> Result<Vec<f32>, EngineError> {
             let q = l2_normalized(&v[range.clone()])?;
             Ok(self
-                .rows()
-                .enumerate()
-                .filter(|(i, _)| !exclude.contains(i))
-                .take(size.unwrap_or(usize::MAX))
-                .map(|(_, row)| {
+                .members(exclude, size)?
+                .map(|row| {
                     let r = &row[range.clone()];
                     // Rows are unit-norm as a whole; each block carries 1/√5 of it.
                     r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / PART_SCALE

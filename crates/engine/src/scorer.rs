@@ -89,9 +89,11 @@ impl Scorer {
     /// trial must bring its cohort to [`Scorer::score_with`].
     pub fn for_domain_cohort(fusion: Option<Fusion>) -> Result<Self, EngineError> {
         let fusion = fusion.unwrap_or_else(Fusion::domain_fusion);
-        if fusion.part_score != PartScore::SNorm {
+        if fusion.part_score != PartScore::SNorm || fusion.cohort_size.is_none() {
             return Err(EngineError::Cohort(
-                "a domain cohort needs a fusion fitted on S-normed part scores".into(),
+                "a domain cohort needs a fusion fitted on S-normed part scores against a fixed \
+                 cohort size (voiceprint fusion fit --domain-cohort)"
+                    .into(),
             ));
         }
         Ok(Scorer::Fused { fusion, cohort: None })

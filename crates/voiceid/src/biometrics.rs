@@ -266,8 +266,8 @@ impl Biometrics {
     /// Cohort members each authentication is S-normalised against when the domain
     /// cohort is on (a domain needs one more enrolled speaker); None when it is off.
     pub fn domain_cohort_size(&self) -> Option<usize> {
-        let domain = self.domain_scorer.as_ref()?;
-        Some(domain.cohort_size().unwrap_or(voiceprint_engine::fusion::DOMAIN_COHORT_SIZE))
+        // for_domain_cohort refuses a domain fusion without a cohort size.
+        self.domain_scorer.as_ref()?.cohort_size()
     }
 
     /// [`Biometrics::score`], S-normalised against `cohort` (a domain's voiceprints less
