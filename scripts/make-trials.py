@@ -14,6 +14,17 @@ Writes (default under ./eval/, git-ignored):
   eval/librispeech-5s/cohort.txt                  the other LibriSpeech files (impostor cohort,
                                                   disjoint from the trial speakers)
 
+Call conditions (the fusion's net-speech and SNR weights, docs/CALIBRATION.md): the same
+enrollments against tests that differ from the lists above in one measured condition:
+
+  eval/audiomnist-az-16k/trials-short.tsv         the first ~1.5 s of each test (1-2 s net)
+  eval/audiomnist-az-16k/trials-long.tsv          one test per speaker: its four tests joined (~15 s)
+  eval/audiomnist-az-16k/trials-noisy.tsv         each test mixed with babble (4 LibriSpeech cohort
+                                                  talkers) or pink noise at 0-20 dB
+  eval/audiomnist-az-16k/trials-short-telephone.tsv, trials-noisy-telephone.tsv   both sides mu-law
+  eval/librispeech-5s/trials-2s.tsv               the last 2 s of each test
+  eval/librispeech-5s/trials-noisy.tsv            each test with babble or pink noise at 0-20 dB
+
 The digit sets hold ~0.4-1.3 s takes, so segments are made by concatenating takes with
 sox (Voice ID enrolls on ~30 s of net speech and verifies on 5-10 s):
   * enrollment: two files of concatenated takes, listed with ',' in the trial list
@@ -67,6 +78,75 @@ def telephone_lists(out_dir, rows):
         return tel
     write_list(out_dir / "trials-telephone.tsv", [([phone(e) for e in enr], phone(t), lab) for enr, t, lab in rows])
     write_list(out_dir / "trials-cross.tsv", [(enr, phone(t), lab) for enr, t, lab in rows])
+
+
+def sox_rms(path):
+    """RMS amplitude of a file (sox stat)."""
+    out = subprocess.run(["sox", str(path), "-n", "stat"], check=True, capture_output=True, text=True).stderr
+    for line in out.splitlines():
+        if line.startswith("RMS     amplitude"):
+            return float(line.split(":")[1])
+    raise RuntimeError(f"no RMS for {path}")
+
+
+def sox_trim(src, out, *trim):
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.wav")
+    subprocess.run(["sox", str(src), "-b", "16", str(tmp), "trim", *trim], check=True)
+    os.replace(tmp, out)
+
+
+NOISE_SNRS_DB = [0, 5, 10, 15, 20]
+
+
+def sox_noisy(src, out, snr_db, kind, babble_files, rng):
+    """`src` plus babble (four of `babble_files` talking at once) or pink noise, at
+    `snr_db` relative to the whole file's RMS (pauses included, so the speech itself sits
+    a few dB higher: the fusion uses the SNR the server measures, not this number)."""
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seconds = duration(src)
+    noise = out.with_suffix(".noise.wav")
+    if kind == "babble":
+        long_enough = [f for f, d in babble_files if d >= seconds]
+        talkers = rng.sample(long_enough, 4)
+        subprocess.run(["sox", "-m", *map(str, talkers), "-r", "16000", "-c", "1", "-b", "16",
+                        str(noise), "trim", "0", f"{seconds}"], check=True)
+    else:
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise),
+                        "synth", f"{seconds}", "pinknoise"], check=True)
+    gain = sox_rms(src) / (sox_rms(noise) * 10 ** (snr_db / 20))
+    tmp = out.with_suffix(".tmp.wav")
+    subprocess.run(["sox", "-G", "-m", "-v", "1", str(src), "-v", f"{gain:.6f}", str(noise),
+                    "-b", "16", str(tmp)], check=True)
+    noise.unlink()
+    os.replace(tmp, out)
+
+
+def noisy_tests(out_dir, tests, babble_files, seed):
+    """{test: noisy copy}: SNRs cycle through NOISE_SNRS_DB, babble and pink alternate."""
+    rng = random.Random(seed)
+    noisy = {}
+    for i, rel in enumerate(sorted(tests)):
+        snr = NOISE_SNRS_DB[i % len(NOISE_SNRS_DB)]
+        kind = "babble" if (i // len(NOISE_SNRS_DB)) % 2 == 0 else "pink"
+        noisy[rel] = f"audio-noisy/{Path(rel).stem}_{kind}{snr}.wav"
+        sox_noisy(out_dir / rel, out_dir / noisy[rel], snr, kind, babble_files, rng)
+    return noisy
+
+
+def babble_sources(data, exclude=()):
+    """LibriSpeech files (with durations) to make babble from: other talkers than any
+    trial speaker's."""
+    files = sorted((data / "librispeech-251spk").glob("*.flac"))
+    return [(f, duration(f)) for f in files if f not in exclude]
+
+
+def with_tests(rows, mapping):
+    return [(enr, mapping[t], lab) for enr, t, lab in rows]
 
 
 def write_list(path, rows):
@@ -146,6 +226,40 @@ def audiomnist(data, out, seed):
             if r[2] == "target" or gender.get(spk_of(r[0][0])) == gender.get(spk_of(r[1]))]
     write_list(out_dir / "trials-same-gender.tsv", same)
     telephone_lists(out_dir, rows)
+    audiomnist_conditions(data, out_dir, rows, seed)
+
+
+def audiomnist_conditions(data, out_dir, rows, seed):
+    """Tests that differ in net speech or noise, against the same enrollments."""
+    tests = sorted({t for _, t, _ in rows})
+    short = {t: f"audio-short/{Path(t).name}" for t in tests}
+    for t in tests:
+        # Six ~1.3 s takes per test: the first 1.5 s hold one or two digits.
+        sox_trim(out_dir / t, out_dir / short[t], "0", "1.5")
+    write_list(out_dir / "trials-short.tsv", with_tests(rows, short))
+    noisy = noisy_tests(out_dir, tests, babble_sources(data), seed + 3)
+    noisy_rows = with_tests(rows, noisy)
+    write_list(out_dir / "trials-noisy.tsv", noisy_rows)
+    # Long tests: a speaker's tests joined, one per speaker.
+    by_speaker = {}
+    for t in tests:
+        by_speaker.setdefault(Path(t).stem.split("_")[1], []).append(t)
+    long = {spk: f"audio-long/test_{spk}.wav" for spk in by_speaker}
+    for spk, ts in by_speaker.items():
+        sox_concat([out_dir / t for t in ts], out_dir / long[spk])
+    enrolls = sorted({tuple(enr) for enr, _, _ in rows})
+    spk_of = lambda rel: Path(rel).stem.split("_")[1]
+    long_rows = [(list(enr), long[spk], "target" if spk_of(enr[0]) == spk else "nontarget")
+                 for enr in enrolls for spk in sorted(long)]
+    write_list(out_dir / "trials-long.tsv", long_rows)
+
+    def phone(rel):
+        tel = "audio-mulaw/" + Path(rel).parent.name + "-" + Path(rel).name
+        sox_telephone(out_dir / rel, out_dir / tel)
+        return tel
+    for name, list_rows in (("short", with_tests(rows, short)), ("noisy", noisy_rows)):
+        write_list(out_dir / f"trials-{name}-telephone.tsv",
+                   [([phone(e) for e in enr], phone(t), lab) for enr, t, lab in list_rows])
 
 
 def fsdd(data, out, seed):
@@ -192,6 +306,13 @@ def librispeech(data, out, seed, test_seconds=5.0, min_seconds=12.0, trial_speak
     rows = [([e], t, "target" if es == ts else "nontarget") for es, e in enrolls for ts, t in tests]
     write_list(out_dir / "trials.tsv", rows)
     telephone_lists(out_dir, rows)
+    # Call conditions: 2 s tests, and noisy tests (babble from the cohort's talkers).
+    two = {t: f"audio-2s/{Path(t).name}" for _, t in tests}
+    for _, t in tests:
+        sox_trim(out_dir / t, out_dir / two[t], "-2")
+    write_list(out_dir / "trials-2s.tsv", with_tests(rows, two))
+    noisy = noisy_tests(out_dir, [t for _, t in tests], babble_sources(data, chosen), seed + 4)
+    write_list(out_dir / "trials-noisy.tsv", with_tests(rows, noisy))
     cohort = [str(f) for f in files if f not in chosen]
     (out_dir / "cohort.txt").write_text("\n".join(cohort) + "\n")
     print(f"wrote {out_dir / 'cohort.txt'}: {len(cohort)} files")

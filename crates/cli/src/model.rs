@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use voiceprint_engine::fusion::SpeechConditions;
 use voiceprint_engine::Embedder;
 
 use crate::error::CliError;
@@ -66,6 +67,16 @@ pub struct EmbeddedFile {
     pub embedding: Vec<f32>,
     pub net_speech_seconds: f64,
     pub duration_seconds: f64,
+    /// Measured as the server measures a call ([`voiceprint_audio::quality`]); recorded
+    /// in `fusion fit --save-features` for analysis, not weighed by the fusion.
+    pub snr_db: f64,
+}
+
+impl EmbeddedFile {
+    /// What the fusion weighs when this file is a trial's test.
+    pub fn conditions(&self) -> SpeechConditions {
+        SpeechConditions { net_speech_seconds: self.net_speech_seconds }
+    }
 }
 
 impl ModelArgs {
@@ -98,12 +109,13 @@ impl EmbedOptions {
         let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
         let prepared = voiceprint_audio::prepare_file(path).map_err(audio_err)?;
         let duration_seconds = prepared.duration_seconds;
-        let samples = match self.channel {
-            Channel::Wideband => prepared.speech_samples(),
+        let (samples, snr_db) = match self.channel {
+            Channel::Wideband => (prepared.speech_samples(), prepared.quality().snr_db),
             Channel::Telephone => {
                 let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
                 let speech = voiceprint_audio::detect_speech(&phone);
-                voiceprint_audio::speech_only(&phone, &speech)
+                let snr_db = voiceprint_audio::quality::snr_db(&phone, &speech);
+                (voiceprint_audio::speech_only(&phone, &speech), snr_db)
             }
         };
         let net_speech_seconds = samples.len() as f64 / f64::from(voiceprint_audio::MODEL_SAMPLE_RATE);
@@ -115,6 +127,6 @@ impl EmbedOptions {
             .embed(&samples)
             .map_err(|source| CliError::Embedding { path: path.to_owned(), source })?;
         tracing::debug!(file = %path.display(), net_speech_seconds, "embedded");
-        Ok(EmbeddedFile { embedding, net_speech_seconds, duration_seconds })
+        Ok(EmbeddedFile { embedding, net_speech_seconds, duration_seconds, snr_db })
     }
 }

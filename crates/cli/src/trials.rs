@@ -247,9 +247,10 @@ pub fn score_embedded(
                     exclude.extend(own_rows.get(t.test.as_path()).into_iter().flatten());
                     exclude.sort_unstable();
                     exclude.dedup();
-                    d.score_with(vp, &test.embedding, Some(TrialCohort { cohort, exclude: &exclude }))?
+                    let trial_cohort = TrialCohort { cohort, exclude: &exclude };
+                    d.score_with(vp, &test.embedding, test.conditions(), Some(trial_cohort))?
                 }
-                None => scorer.score(vp, &test.embedding)?,
+                None => scorer.score(vp, &test.embedding, test.conditions())?,
             }),
             _ => None,
         });

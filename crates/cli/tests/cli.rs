@@ -698,6 +698,8 @@ fn fusion_fit_and_eval_measure_each_channel_and_report_every_model() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("cross-channel"), "{}", stderr(&out));
 
+    let features = dir.join("features.json");
+    args.extend(["--save-features", p(&features)]);
     let out = run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
@@ -706,6 +708,18 @@ fn fusion_fit_and_eval_measure_each_channel_and_report_every_model() {
     }
     let fitted: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fusion).unwrap()).unwrap();
     assert_eq!(fitted["weights"].as_array().unwrap().len(), 9);
+    let duration = &fitted["condition_weights"];
+    assert_eq!(duration[0][0], "duration", "{fitted}");
+    assert_eq!(duration[1][1].as_f64(), Some(0.0), "a shift only without --duration-rescale: {fitted}");
+    // Refitting from the saved features, without embedding: the same fusion file.
+    let refit = dir.join("refit.json");
+    let out = run(&["fusion", "fit", "--features", p(&features), "--out", p(&refit)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&refit).unwrap(), std::fs::read_to_string(&fusion).unwrap());
+    assert_eq!(stdout(&out), table);
+    // Features of cosine part scores cannot fit an S-norm fusion.
+    let out = run(&["fusion", "fit", "--features", p(&features), "--part-score", "s-norm", "--out", p(&refit)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     for anchors in ["wideband", "narrowband", "cross_channel"] {
         let (r50, r90) = (fitted[anchors]["raw_at_50"].as_f64().unwrap(), fitted[anchors]["raw_at_90"].as_f64().unwrap());
         assert!(r90 > r50, "{anchors}: {fitted}");

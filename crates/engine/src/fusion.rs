@@ -27,6 +27,9 @@
 //! [`FusionFeatures::vector`] (each model's score alone, times the test's narrowband
 //! degree, and times the enrollment/test channel mismatch); weights fitted by
 //! [`fit_logistic`] (prior-weighted logistic regression) with `voiceprint fusion fit`.
+//! The test's net speech ([`SpeechConditions`]) then shifts (and for S-normed parts
+//! rescales) that score, with weights fitted in a second stage ([`fit_two_stage`]): a
+//! 1.5 s call's scores sit lower for targets and impostors alike.
 //! The fused score is a log-likelihood ratio; [`Fusion::calibration_for`] maps it to 0–100
 //! with anchors fitted per channel, so that 90 holds FAR ≤ 1 % on wideband and telephone
 //! audio alike.
@@ -208,18 +211,63 @@ fn compare_band_limited(enroll_narrowband: f64, test_narrowband: f64) -> bool {
     enroll_narrowband >= 0.5 || test_narrowband >= 0.5
 }
 
-/// Per-trial inputs of the fusion: each model's (normalised) score and the channels.
+/// Measured conditions of a test recording that the fused score depends on besides its
+/// channel. Net speech: below about 5 s, a test's scores sit lower for targets and
+/// impostors alike, so without it a 1.5 s call that a 5 s call would pass is refused, or
+/// the 90 anchor has to be set for the shortest calls and refuses ordinary ones
+/// (docs/CALIBRATION.md, "Net speech").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeechConditions {
+    /// Seconds of speech the voice-activity detector found in the test.
+    pub net_speech_seconds: f64,
+}
+
+impl SpeechConditions {
+    /// Net speech from which a test counts as full length (condition features zero):
+    /// Voice ID's shortest verification. The ordinary development tests hold 2–10 s, so
+    /// the channel weights fitted on them are the weights of a full-length test.
+    pub const NOMINAL_NET_SPEECH_SECONDS: f64 = 5.0;
+
+    /// A test of nominal length: the fusion scores it by its channel alone. For callers
+    /// that cannot measure the test.
+    pub const NOMINAL: SpeechConditions = SpeechConditions {
+        net_speech_seconds: Self::NOMINAL_NET_SPEECH_SECONDS,
+    };
+
+    /// `ln(net speech / 5 s)`, net speech clamped to 1–5 s: −1.6 for a 1 s test, 0 from
+    /// 5 s on; 0 when not a number. Longer tests are not set apart: letting the feature
+    /// grow above 5 s made the cross-channel list rank worse than CAM++ alone (μ-law
+    /// tests' net speech is inflated by line noise the VAD keeps, docs/CALIBRATION.md).
+    pub fn duration_feature(&self) -> f64 {
+        let seconds = if self.net_speech_seconds.is_finite() {
+            self.net_speech_seconds.clamp(1.0, Self::NOMINAL_NET_SPEECH_SECONDS)
+        } else {
+            Self::NOMINAL_NET_SPEECH_SECONDS
+        };
+        (seconds / Self::NOMINAL_NET_SPEECH_SECONDS).ln()
+    }
+}
+
+impl Default for SpeechConditions {
+    fn default() -> Self {
+        Self::NOMINAL
+    }
+}
+
+/// Per-trial inputs of the fusion: each model's (normalised) score, the channels and
+/// the test's speech conditions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FusionFeatures {
     pub campplus: f64,
     pub ge2e: f64,
     pub enroll_narrowband: f64,
     pub test_narrowband: f64,
+    pub test_conditions: SpeechConditions,
 }
 
-/// Number of fusion weights (length of [`FusionFeatures::vector`]).
+/// Number of channel weights (length of [`FusionFeatures::vector`]).
 pub const FEATURES: usize = 9;
-/// Names of the features, in order (the fusion file lists weights by these names).
+/// Names of the channel features, in order (the fusion file lists weights by these names).
 pub const FEATURE_NAMES: [&str; FEATURES] = [
     "bias",
     "campplus",
@@ -231,6 +279,10 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "mismatch*campplus",
     "mismatch*ge2e",
 ];
+/// Number of speech-condition weights ([`FusionFeatures::condition_vector`]).
+pub const CONDITION_FEATURES: usize = 2;
+/// Names of the speech-condition features, in order.
+pub const CONDITION_FEATURE_NAMES: [&str; CONDITION_FEATURES] = ["duration", "duration*channel_score"];
 
 /// The channel condition a trial is calibrated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -276,6 +328,14 @@ impl FusionFeatures {
         let mm = (self.enroll_narrowband - self.test_narrowband).abs();
         [1.0, c, g, nb, nb * c, nb * g, mm, mm * c, mm * g]
     }
+
+    /// `[d, d·s]`: the test's duration feature ([`SpeechConditions::duration_feature`])
+    /// alone and times the channel score `s` (`channel weights · vector()`), so a short
+    /// test's log-likelihood ratio is shifted and, where the fit allows it, rescaled.
+    pub fn condition_vector(&self, channel_score: f64) -> [f64; CONDITION_FEATURES] {
+        let d = self.test_conditions.duration_feature();
+        [d, d * channel_score]
+    }
 }
 
 /// `weights · features.vector()`: the fused score of weights fitted by [`fit_logistic`].
@@ -302,6 +362,10 @@ pub struct Fusion {
     pub part_score: PartScore,
     /// `FEATURE_NAMES[i]` → weight.
     pub weights: Vec<(String, f64)>,
+    /// `CONDITION_FEATURE_NAMES[i]` → weight; empty in files written before speech
+    /// conditions (every test then scores as a nominal one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub condition_weights: Vec<(String, f64)>,
     /// Fused score → 0–100 when enrollment and test are both wideband.
     pub wideband: Anchors,
     /// … both narrowband (telephone).
@@ -390,12 +454,18 @@ impl Fusion {
                 "fusion weights must be {FEATURE_NAMES:?}, got {names:?}"
             )));
         }
+        let names: Vec<&str> = self.condition_weights.iter().map(|(n, _)| n.as_str()).collect();
+        if !names.is_empty() && names != CONDITION_FEATURE_NAMES {
+            return Err(EngineError::Calibration(format!(
+                "fusion condition weights must be {CONDITION_FEATURE_NAMES:?} (or none), got {names:?}"
+            )));
+        }
         if self.snorm_top_n < 2 || self.cohort_size.is_some_and(|n| n < 2) {
             return Err(EngineError::Calibration(
                 "snorm_top_n and cohort_size must be at least 2".into(),
             ));
         }
-        if self.weights.iter().any(|(_, w)| !w.is_finite()) {
+        if self.weights.iter().chain(&self.condition_weights).any(|(_, w)| !w.is_finite()) {
             return Err(EngineError::Calibration(
                 "fusion weights must be finite".into(),
             ));
@@ -409,17 +479,17 @@ impl Fusion {
     /// Builds a fusion from fitted weights and anchors.
     pub fn new(
         part_score: PartScore,
-        weights: [f64; FEATURES],
+        weights: FusionWeights,
         calibrations: [Calibration; 3],
         fitted_on: Vec<String>,
     ) -> Self {
+        let named = |names: &[&str], values: &[f64]| -> Vec<(String, f64)> {
+            names.iter().zip(values).map(|(n, w)| ((*n).to_owned(), *w)).collect()
+        };
         Self {
             part_score,
-            weights: FEATURE_NAMES
-                .iter()
-                .zip(weights)
-                .map(|(n, w)| ((*n).to_owned(), w))
-                .collect(),
+            weights: named(&FEATURE_NAMES, &weights.channel),
+            condition_weights: named(&CONDITION_FEATURE_NAMES, &weights.conditions),
             wideband: calibrations[ChannelCondition::Wideband as usize].into(),
             narrowband: calibrations[ChannelCondition::Narrowband as usize].into(),
             cross_channel: calibrations[ChannelCondition::CrossChannel as usize].into(),
@@ -429,10 +499,18 @@ impl Fusion {
         }
     }
 
+    /// The weights as numbers (validate() checked the names; an older file's missing
+    /// condition weights are zero).
+    pub fn fusion_weights(&self) -> FusionWeights {
+        FusionWeights {
+            channel: std::array::from_fn(|i| self.weights[i].1),
+            conditions: std::array::from_fn(|i| self.condition_weights.get(i).map_or(0.0, |(_, w)| *w)),
+        }
+    }
+
     /// Fused log-likelihood-ratio score of one trial.
     pub fn fused_score(&self, features: &FusionFeatures) -> f64 {
-        // validate() checked there is one weight per feature.
-        linear_score(&std::array::from_fn(|i| self.weights[i].1), features)
+        self.fusion_weights().score(features)
     }
 
     /// The 0–100 map for a trial's channel condition.
@@ -449,11 +527,13 @@ impl Fusion {
     }
 
     /// Per-model scores and channels of a voiceprint vector against a test embedding,
-    /// both fused; S-norm against `cohort` when the fusion was fitted on S-norm scores.
+    /// both fused, with the test's measured `conditions`; S-norm against `cohort` when
+    /// the fusion was fitted on S-norm scores.
     pub fn features(
         &self,
         enroll: &[f32],
         test: &[f32],
+        conditions: SpeechConditions,
         cohort: Option<TrialCohort<'_>>,
     ) -> Result<FusionFeatures, EngineError> {
         let (e, t) = (FusedParts::split(enroll)?, FusedParts::split(test)?);
@@ -486,6 +566,7 @@ impl Fusion {
             ge2e: scores[1],
             enroll_narrowband: e.narrowband,
             test_narrowband: t.narrowband,
+            test_conditions: conditions,
         })
     }
 }
@@ -531,14 +612,91 @@ pub struct FitTrial {
     pub list: usize,
 }
 
+/// All the weights of a fusion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionWeights {
+    /// Channel weights, by [`FEATURE_NAMES`].
+    pub channel: [f64; FEATURES],
+    /// Speech-condition weights, by [`CONDITION_FEATURE_NAMES`].
+    pub conditions: [f64; CONDITION_FEATURES],
+}
+
+impl FusionWeights {
+    /// The fused log-likelihood ratio: the channel score `s = channel · vector()`, plus
+    /// `conditions · condition_vector(s)`.
+    pub fn score(&self, features: &FusionFeatures) -> f64 {
+        let channel_score = linear_score(&self.channel, features);
+        let conditions: f64 = self
+            .conditions
+            .iter()
+            .zip(features.condition_vector(channel_score))
+            .map(|(w, x)| w * x)
+            .sum();
+        channel_score + conditions
+    }
+}
+
 /// Prior-weighted logistic regression (Newton–Raphson, L2 penalty `l2` on all but the
 /// bias): every list weighs the same and, within a list, targets and non-targets each
 /// weigh half, so neither a big list nor the many non-targets dominate. Deterministic.
 pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], EngineError> {
-    let lists = trials.iter().map(|t| t.list + 1).max().unwrap_or(0);
+    let rows: Vec<Row<FEATURES>> =
+        trials.iter().map(|t| (t.features.vector(), 0.0, t.target, t.list)).collect();
+    newton_logistic(&rows, l2, true)
+}
+
+/// The shipped fit, in two stages. The channel weights come from the trials of lists
+/// where `channel_list(list)` is true — lists of ordinary tests on each channel — with
+/// [`fit_logistic`]. Then, with them fixed, the speech-condition weights from every
+/// list, including lists of short and long tests: a logistic regression whose inputs are
+/// [`FusionFeatures::condition_vector`] and whose offset is each trial's channel score.
+/// So net speech recalibrates the channel fusion's score and cannot trade the models'
+/// balance on ordinary calls for what suits the extremes (measured: letting each
+/// model's weight vary with net speech and SNR, in one stage, took AudioMNIST's fused
+/// EER from 0.15 to 0.49 %, docs/CALIBRATION.md).
+///
+/// `rescale`: also fit the `duration·channel score` weight (else it stays 0, a shift
+/// only). Measured: it serves S-normed part scores and hurts cosine ones.
+pub fn fit_two_stage(
+    trials: &[FitTrial],
+    channel_list: impl Fn(usize) -> bool,
+    l2: f64,
+    rescale: bool,
+) -> Result<FusionWeights, EngineError> {
+    let channel_trials: Vec<FitTrial> =
+        trials.iter().filter(|t| channel_list(t.list)).copied().collect();
+    let channel = fit_logistic(&channel_trials, l2)?;
+    let inputs = trials.iter().map(|t| {
+        let s = linear_score(&channel, &t.features);
+        (t.features.condition_vector(s), s, t.target, t.list)
+    });
+    let conditions = if rescale {
+        let rows: Vec<Row<CONDITION_FEATURES>> = inputs.collect();
+        newton_logistic(&rows, l2, false)?
+    } else {
+        let rows: Vec<Row<1>> = inputs.map(|(x, s, target, list)| ([x[0]], s, target, list)).collect();
+        let [shift] = newton_logistic(&rows, l2, false)?;
+        [shift, 0.0]
+    };
+    Ok(FusionWeights { channel, conditions })
+}
+
+/// One trial of a logistic regression: inputs, fixed offset added to the score, label,
+/// list.
+type Row<const N: usize> = ([f64; N], f64, bool, usize);
+
+/// Prior-weighted logistic regression of `rows` (see [`fit_logistic`]): L2 penalty on
+/// every weight but the first when `free_first` (a bias). Newton steps, halved until the
+/// objective falls, so a weight that multiplies the offset cannot overshoot.
+fn newton_logistic<const N: usize>(
+    rows: &[Row<N>],
+    l2: f64,
+    free_first: bool,
+) -> Result<[f64; N], EngineError> {
+    let lists = rows.iter().map(|r| r.3 + 1).max().unwrap_or(0);
     let mut counts = vec![[0usize; 2]; lists];
-    for t in trials {
-        counts[t.list][usize::from(t.target)] += 1;
+    for r in rows {
+        counts[r.3][usize::from(r.2)] += 1;
     }
     let used = counts.iter().filter(|c| c[0] > 0 && c[1] > 0).count();
     if used == 0 {
@@ -546,43 +704,62 @@ pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], Eng
             "fusion fit needs target and non-target trials".into(),
         ));
     }
-    let weight = |t: &FitTrial| {
-        let c = counts[t.list];
+    let weight = |r: &Row<N>| {
+        let c = counts[r.3];
         if c[0] == 0 || c[1] == 0 {
             0.0
         } else {
-            0.5 / (used as f64 * c[usize::from(t.target)] as f64)
+            0.5 / (used as f64 * c[usize::from(r.2)] as f64)
         }
     };
-    let mut w = [0f64; FEATURES];
+    let penalised = |i: usize| !(free_first && i == 0);
+    let z = |w: &[f64; N], r: &Row<N>| r.1 + w.iter().zip(&r.0).map(|(a, b)| a * b).sum::<f64>();
+    let objective = |w: &[f64; N]| -> f64 {
+        let loss: f64 = rows
+            .iter()
+            .map(|r| {
+                // −log p(label) = ln(1 + e^−margin), written to stay finite for large |z|.
+                let margin = if r.2 { z(w, r) } else { -z(w, r) };
+                weight(r) * ((-margin.abs()).exp().ln_1p() + (-margin).max(0.0))
+            })
+            .sum();
+        loss + 0.5 * l2 * (0..N).filter(|&i| penalised(i)).map(|i| w[i] * w[i]).sum::<f64>()
+    };
+    let mut w = [0f64; N];
     for _ in 0..50 {
-        let mut grad = [0f64; FEATURES];
-        let mut hess = [[0f64; FEATURES]; FEATURES];
-        for t in trials {
-            let x = t.features.vector();
-            let z: f64 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
-            let p = 1.0 / (1.0 + (-z).exp());
-            let y = if t.target { 1.0 } else { 0.0 };
-            let a = weight(t);
-            for i in 0..FEATURES {
+        let mut grad = [0f64; N];
+        let mut hess = [[0f64; N]; N];
+        for r in rows {
+            let x = r.0;
+            let p = 1.0 / (1.0 + (-z(&w, r)).exp());
+            let y = if r.2 { 1.0 } else { 0.0 };
+            let a = weight(r);
+            for i in 0..N {
                 grad[i] += a * (p - y) * x[i];
-                for j in 0..FEATURES {
+                for j in 0..N {
                     hess[i][j] += a * p * (1.0 - p) * x[i] * x[j];
                 }
             }
         }
-        for i in 1..FEATURES {
+        for i in (0..N).filter(|&i| penalised(i)) {
             grad[i] += l2 * w[i];
             hess[i][i] += l2;
         }
         hess[0][0] += 1e-9;
         let step = solve(hess, grad)
             .ok_or_else(|| EngineError::Calibration("fusion fit: singular system".into()))?;
-        let mut max_step = 0f64;
-        for i in 0..FEATURES {
-            w[i] -= step[i];
-            max_step = max_step.max(step[i].abs());
+        let before = objective(&w);
+        let mut scale = 1.0;
+        let mut next = w;
+        for _ in 0..30 {
+            next = std::array::from_fn(|i| w[i] - scale * step[i]);
+            if objective(&next) <= before {
+                break;
+            }
+            scale /= 2.0;
         }
+        let max_step = step.iter().fold(0f64, |m, s| m.max((scale * s).abs()));
+        w = next;
         if max_step < 1e-9 {
             break;
         }
@@ -594,16 +771,16 @@ pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], Eng
 }
 
 /// Gaussian elimination with partial pivoting.
-fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[f64; FEATURES]> {
-    for col in 0..FEATURES {
-        let pivot = (col..FEATURES).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[pivot][col].abs() < 1e-15 {
             return None;
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
         let pivot_row = a[col];
-        for row in col + 1..FEATURES {
+        for row in col + 1..N {
             let f = a[row][col] / pivot_row[col];
             for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
                 *x -= f * p;
@@ -611,9 +788,9 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[
             b[row] -= f * b[col];
         }
     }
-    let mut x = [0f64; FEATURES];
-    for row in (0..FEATURES).rev() {
-        let s: f64 = (row + 1..FEATURES).map(|k| a[row][k] * x[k]).sum();
+    let mut x = [0f64; N];
+    for row in (0..N).rev() {
+        let s: f64 = (row + 1..N).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - s) / a[row][row];
     }
     Some(x)
@@ -655,13 +832,13 @@ mod tests {
         let test = vector(2);
         // size + 1 members, one left out: exactly the size.
         let trial = TrialCohort { cohort: &cohort, exclude: &[0] };
-        assert!(scorer.score_with(&voiceprint, &test, Some(trial)).is_ok());
+        assert!(scorer.score_with(&voiceprint, &test, SpeechConditions::NOMINAL, Some(trial)).is_ok());
         // Two left out: one member short, refused rather than scored on other statistics.
         let short = TrialCohort { cohort: &cohort, exclude: &[0, 1] };
-        let err = scorer.score_with(&voiceprint, &test, Some(short)).unwrap_err();
+        let err = scorer.score_with(&voiceprint, &test, SpeechConditions::NOMINAL, Some(short)).unwrap_err();
         assert!(err.to_string().contains("cohort members"), "{err}");
         // No cohort at all: refused too.
-        assert!(scorer.score(&voiceprint, &test).is_err());
+        assert!(scorer.score(&voiceprint, &test, SpeechConditions::NOMINAL).is_err());
     }
 
     #[test]
@@ -669,6 +846,126 @@ mod tests {
         let f = Fusion::default_fusion();
         assert_eq!(f.weights.len(), FEATURES);
         assert_eq!(Fusion::from_json(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn the_duration_feature_is_zero_from_nominal_length_on_and_clamped_below_1_second() {
+        let at = |net_speech_seconds| SpeechConditions { net_speech_seconds };
+        assert_eq!(SpeechConditions::NOMINAL.duration_feature(), 0.0);
+        assert!((at(1.0).duration_feature() - (1.0f64 / 5.0).ln()).abs() < 1e-12);
+        assert!((at(2.5).duration_feature() - 0.5f64.ln()).abs() < 1e-12);
+        assert_eq!(at(0.2).duration_feature(), at(1.0).duration_feature());
+        assert_eq!(at(30.0).duration_feature(), 0.0);
+        // Unmeasurable: nominal, never a NaN score.
+        assert_eq!(at(f64::NAN).duration_feature(), 0.0);
+        assert_eq!(at(f64::INFINITY).duration_feature(), 0.0);
+    }
+
+    fn trial_features(campplus: f64, ge2e: f64, narrowband: f64, seconds: f64) -> FusionFeatures {
+        FusionFeatures {
+            campplus,
+            ge2e,
+            enroll_narrowband: narrowband,
+            test_narrowband: narrowband,
+            test_conditions: SpeechConditions { net_speech_seconds: seconds },
+        }
+    }
+
+    #[test]
+    fn an_older_fusion_file_without_condition_weights_loads_and_scores_every_length_alike() {
+        let mut older = Fusion::default_fusion();
+        older.condition_weights.clear();
+        let json = older.to_json();
+        assert!(!json.contains("condition_weights"), "{json}");
+        let older = Fusion::from_json(&json).unwrap();
+        assert_eq!(
+            older.fused_score(&trial_features(0.6, 0.7, 1.0, 1.5)),
+            older.fused_score(&trial_features(0.6, 0.7, 1.0, 20.0))
+        );
+        // Misnamed or partial condition weights: refused.
+        let mut partial = Fusion::default_fusion();
+        partial.condition_weights.truncate(1);
+        assert!(Fusion::from_json(&partial.to_json()).is_err());
+        let mut misnamed = Fusion::default_fusion();
+        misnamed.condition_weights[0].0 = "snr".into();
+        assert!(Fusion::from_json(&misnamed.to_json()).is_err());
+    }
+
+    #[test]
+    fn the_shipped_fusions_weigh_net_speech_and_read_a_short_test_s_score_as_stronger_evidence() {
+        // Measured on the development lists (docs/CALIBRATION.md): a short test's scores
+        // sit lower for targets and impostors alike, so the same part scores on a 1.5 s
+        // test are more evidence than on a 5 s one; from 5 s on, length changes nothing.
+        for fusion in [Fusion::default_fusion(), Fusion::domain_fusion()] {
+            let names: Vec<&str> = fusion.condition_weights.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, CONDITION_FEATURE_NAMES);
+            let (campplus, ge2e) = match fusion.part_score {
+                PartScore::Cosine => (0.55, 0.7),
+                PartScore::SNorm => (3.0, 2.0),
+            };
+            for narrowband in [0.0, 1.0] {
+                let at = |seconds| fusion.fused_score(&trial_features(campplus, ge2e, narrowband, seconds));
+                assert!(
+                    at(1.5) > at(3.0) && at(3.0) > at(5.0) && at(5.0) == at(20.0),
+                    "{:?}, narrowband {narrowband}: 1.5 s {}, 3 s {}, 5 s {}, 20 s {}",
+                    fusion.part_score,
+                    at(1.5),
+                    at(3.0),
+                    at(5.0),
+                    at(20.0)
+                );
+            }
+        }
+    }
+
+    /// Synthetic trials: the campplus score separates the classes; on 1.5 s tests it sits
+    /// 0.2 lower for targets and impostors alike (as on real speech). List 0 holds 5 s
+    /// tests, list 1 short ones.
+    fn short_and_nominal_trials() -> Vec<FitTrial> {
+        let mut state = 11u32;
+        let mut rnd = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5
+        };
+        (0..4000)
+            .map(|i| {
+                let target = i % 10 == 0;
+                let short = (i / 10) % 2 == 0;
+                let c = if target { 0.7 } else { 0.3 } - if short { 0.2 } else { 0.0 } + 0.2 * rnd();
+                FitTrial {
+                    features: trial_features(c, 0.5 + 0.4 * rnd(), 0.0, if short { 1.5 } else { 5.0 }),
+                    target,
+                    list: usize::from(short),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_two_stage_fit_keeps_the_channel_weights_of_the_ordinary_lists_and_learns_the_duration_shift() {
+        let trials = short_and_nominal_trials();
+        let nominal: Vec<FitTrial> = trials.iter().filter(|t| t.list == 0).copied().collect();
+        let channel_only = fit_logistic(&nominal, 1e-3).unwrap();
+        let w = fit_two_stage(&trials, |list| list == 0, 1e-3, false).unwrap();
+        assert_eq!(w.channel, channel_only);
+        // Short tests need their scores raised: a negative weight on ln(1.5 / 5) < 0.
+        assert!(w.conditions[0] < 0.0, "{w:?}");
+        // Which makes the short targets' log-likelihood ratios positive, as the 5 s
+        // targets' are, while short impostors stay negative.
+        let share_positive = |weights: &FusionWeights, target: bool| {
+            let of: Vec<&FitTrial> = trials.iter().filter(|t| t.list == 1 && t.target == target).collect();
+            of.iter().filter(|t| weights.score(&t.features) > 0.0).count() as f64 / of.len() as f64
+        };
+        assert_eq!(w.conditions[1], 0.0, "a shift only");
+        let without = FusionWeights { channel: channel_only, conditions: [0.0; CONDITION_FEATURES] };
+        assert!(share_positive(&without, true) < 0.6, "{}", share_positive(&without, true));
+        assert!(share_positive(&w, true) > 0.8, "{}", share_positive(&w, true));
+        assert!(share_positive(&w, false) < 0.05, "{}", share_positive(&w, false));
+        // Rescaling too: the same channel weights, and no worse on the short targets.
+        let rescaled = fit_two_stage(&trials, |list| list == 0, 1e-3, true).unwrap();
+        assert_eq!(rescaled.channel, channel_only);
+        assert!(share_positive(&rescaled, true) > 0.8, "{}", share_positive(&rescaled, true));
+        assert!(share_positive(&rescaled, false) < 0.05, "{}", share_positive(&rescaled, false));
     }
 
     #[test]
@@ -746,6 +1043,7 @@ mod tests {
                 ge2e: g,
                 enroll_narrowband: 0.0,
                 test_narrowband: 0.0,
+                test_conditions: SpeechConditions::NOMINAL,
             };
             trials.push(FitTrial {
                 features: f,

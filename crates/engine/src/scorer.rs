@@ -9,7 +9,7 @@
 
 use crate::calibration::{Calibration, ScoreKind};
 use crate::cohort::{Cohort, TrialCohort};
-use crate::fusion::{Fusion, FusionFeatures, PartScore, FUSED_MODEL_ID};
+use crate::fusion::{Fusion, FusionFeatures, PartScore, SpeechConditions, FUSED_MODEL_ID};
 use crate::scoring::{SNormConfig, Voiceprint};
 use crate::EngineError;
 
@@ -121,9 +121,15 @@ impl Scorer {
         }
     }
 
-    /// Scores `test` (an embedding of the voiceprint's model) against `voiceprint`.
-    pub fn score(&self, voiceprint: &Voiceprint, test: &[f32]) -> Result<TrialScore, EngineError> {
-        self.score_with(voiceprint, test, None)
+    /// Scores `test` (an embedding of the voiceprint's model, measured under
+    /// `conditions`) against `voiceprint`. Only the fused system weighs the conditions.
+    pub fn score(
+        &self,
+        voiceprint: &Voiceprint,
+        test: &[f32],
+        conditions: SpeechConditions,
+    ) -> Result<TrialScore, EngineError> {
+        self.score_with(voiceprint, test, conditions, None)
     }
 
     /// [`Scorer::score`], S-normed against `trial_cohort` when given (instead of the
@@ -132,6 +138,7 @@ impl Scorer {
         &self,
         voiceprint: &Voiceprint,
         test: &[f32],
+        conditions: SpeechConditions,
         trial_cohort: Option<TrialCohort<'_>>,
     ) -> Result<TrialScore, EngineError> {
         match self {
@@ -166,7 +173,7 @@ impl Scorer {
                     });
                 }
                 let cohort = trial_cohort.or(cohort.as_ref().map(TrialCohort::from));
-                let features = fusion.features(voiceprint.values(), test, cohort)?;
+                let features = fusion.features(voiceprint.values(), test, conditions, cohort)?;
                 let raw = fusion.fused_score(&features);
                 let score = fusion.calibration_for(features.condition()).score(raw);
                 Ok(TrialScore {

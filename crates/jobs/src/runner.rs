@@ -765,6 +765,7 @@ impl Ctx {
                             &job.domain_id,
                             Some(w),
                             voiceprint.values(),
+                            voiceprint_voiceid::enrollment_conditions(&voiceprint),
                         ) {
                             Ok(Some(m)) if m.risk_score >= settings.risk_threshold => {
                                 return fail(JobError::Request(format!(

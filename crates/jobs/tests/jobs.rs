@@ -20,7 +20,7 @@ use voiceprint_voiceid::types::{
     Job, ListRequest, OutputDataConfig, RegistrationConfig, SpeakerRequest,
     StartFraudsterRegistrationJobRequest, StartSpeakerEnrollmentJobRequest,
 };
-use voiceprint_voiceid::{AuthenticationDecision, Biometrics, JobKind, VoiceIdService};
+use voiceprint_voiceid::{AuthenticationDecision, Biometrics, JobKind, SpeechConditions, VoiceIdService};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/voiceprint-jobs";
 
@@ -358,7 +358,7 @@ fn voices_are_separable() {
     let mut worst_same = 100u8;
     let mut worst_other = 0u8;
     for (i, p) in prints.iter().enumerate() {
-        let row: Vec<u8> = tests.iter().map(|t| b.score(p, t).unwrap()).collect();
+        let row: Vec<u8> = tests.iter().map(|t| b.score(p, t, SpeechConditions::NOMINAL).unwrap()).collect();
         eprintln!("voice {i}: {row:?}");
         for (j, s) in row.into_iter().enumerate() {
             if i == j {
@@ -414,7 +414,7 @@ fn decision(s: &Setup, speaker: &str, audio: &str) -> AuthenticationDecision {
     let b = s.service.biometrics().unwrap();
     let e = embedding(b, &s.root.join("audio").join(audio));
     s.service
-        .authenticate_speaker(&s.domain, speaker, &e, 90)
+        .authenticate_speaker(&s.domain, speaker, &e, SpeechConditions::NOMINAL, 90)
         .unwrap()
         .decision
 }

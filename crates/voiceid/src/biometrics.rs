@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use voiceprint_audio::{AudioError, DecodeOptions};
 use voiceprint_engine::cohort::TrialCohort;
-use voiceprint_engine::fusion::Fusion;
+use voiceprint_engine::fusion::{Fusion, SpeechConditions};
 use voiceprint_engine::scorer::Scorer;
 use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 use voiceprint_engine::{Embedder, EngineError};
@@ -259,8 +259,15 @@ impl Biometrics {
     /// default acceptance threshold, at most 1 % false acceptance on the development
     /// lists of the call's channel). Rounds down, so a displayed 90 always means the
     /// calibrated score reached 90.
-    pub fn score(&self, voiceprint: &Voiceprint, embedding: &[f32]) -> Result<u8> {
-        self.score_in_domain(voiceprint, embedding, None)
+    /// `conditions`: the test's net speech and SNR, which the fused system weighs
+    /// ([`SpeechConditions`]).
+    pub fn score(
+        &self,
+        voiceprint: &Voiceprint,
+        embedding: &[f32],
+        conditions: SpeechConditions,
+    ) -> Result<u8> {
+        self.score_in_domain(voiceprint, embedding, conditions, None)
     }
 
     /// Cohort members each authentication is S-normalised against when the domain
@@ -277,11 +284,14 @@ impl Biometrics {
         &self,
         voiceprint: &Voiceprint,
         embedding: &[f32],
+        conditions: SpeechConditions,
         cohort: Option<TrialCohort<'_>>,
     ) -> Result<u8> {
         let scored = match (&self.domain_scorer, cohort) {
-            (Some(domain), Some(cohort)) => domain.score_with(voiceprint, embedding, Some(cohort)),
-            _ => self.scorer.score(voiceprint, embedding),
+            (Some(domain), Some(cohort)) => {
+                domain.score_with(voiceprint, embedding, conditions, Some(cohort))
+            }
+            _ => self.scorer.score(voiceprint, embedding, conditions),
         }
         .map_err(engine_error)?;
         Ok(scored.score.floor().clamp(0.0, 100.0) as u8)
@@ -334,5 +344,13 @@ fn engine_error(e: EngineError) -> Error {
         EngineError::Audio(a) => audio_error(a),
         EngineError::TooShort(m) => Error::Validation(format!("audio too short: {m}")),
         other => Error::Internal(format!("speaker model: {other}")),
+    }
+}
+
+/// The conditions to score an enrollment's voiceprint under when it is the test side
+/// (a new enrollment or segment against fraudsters or the speaker's other segments).
+pub fn enrollment_conditions(voiceprint: &Voiceprint) -> SpeechConditions {
+    SpeechConditions {
+        net_speech_seconds: voiceprint.net_speech_seconds(),
     }
 }

@@ -34,7 +34,8 @@ pub mod sessions;
 mod token;
 pub mod types;
 
-pub use biometrics::{Biometrics, SpeechEmbedding};
+pub use biometrics::{enrollment_conditions, Biometrics, SpeechEmbedding};
+pub use voiceprint_engine::fusion::SpeechConditions;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Quotas, ServiceConfig, THREE_YEARS_SECONDS};
 pub use error::{ConflictType, Error, ResourceType, Result};

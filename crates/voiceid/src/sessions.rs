@@ -38,6 +38,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{ConflictType, Error, ResourceType, Result};
 use crate::ids::{is_generated_id, new_generated_id, new_id22};
 use crate::quality::QualityReason;
+use crate::SpeechConditions;
 use crate::service::enrollment::{
     AuthenticationDecision, DuplicateRegistrationAction, ExistingEnrollmentAction,
     RegistrationStatus,
@@ -347,6 +348,13 @@ impl Accumulator {
 // Row locks: a session's read-modify-write cycles (audio segments from its stream,
 // API calls) are serialised per session; different sessions proceed in parallel.
 static SESSION_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
+
+/// What the fusion weighs besides the channel: the session's net speech so far.
+fn speech_conditions(acc: &Accumulator) -> SpeechConditions {
+    SpeechConditions {
+        net_speech_seconds: acc.seconds,
+    }
+}
 
 fn session_lock(session_id: &str) -> MutexGuard<'static, ()> {
     let h = session_id.bytes().fold(0usize, |h, b| {
@@ -1183,6 +1191,7 @@ impl VoiceIdService {
                     &l.rec.domain_id,
                     &speaker_id,
                     &acc.sum,
+                    speech_conditions(acc),
                     a.acceptance_threshold,
                 )?;
                 result.score = auth.score;
@@ -1250,7 +1259,12 @@ impl VoiceIdService {
         else {
             return Ok(result);
         };
-        let known = self.known_fraudster_risk(&l.rec.domain_id, Some(&watchlist_id), &acc.sum)?;
+        let known = self.known_fraudster_risk(
+            &l.rec.domain_id,
+            Some(&watchlist_id),
+            &acc.sum,
+            speech_conditions(acc),
+        )?;
         let known_score = known.as_ref().map_or(0, |m| m.risk_score);
         let spoof_score = a.spoof_risk.unwrap_or(0);
         if known_score >= a.risk_threshold {

@@ -16,7 +16,7 @@ use voiceprint_engine::scoring::{EnrollmentSample, Voiceprint};
 use voiceprint_engine::{Embedder, EngineError};
 use voiceprint_voiceid::biometrics::ScoringOptions;
 use voiceprint_voiceid::types::*;
-use voiceprint_voiceid::{Biometrics, ExistingEnrollmentAction, VoiceIdService};
+use voiceprint_voiceid::{Biometrics, ExistingEnrollmentAction, SpeechConditions, VoiceIdService};
 
 /// Gives the service the fused model's id and dimension; never asked to embed here.
 struct FusedIdOnly;
@@ -161,7 +161,7 @@ impl Fixture {
     /// The service's score for speaker `k` claimed by `call`.
     fn score(&self, k: usize, call: &[f32]) -> u8 {
         self.svc
-            .authenticate_speaker(&self.domain, &format!("customer-{k}"), call, 90)
+            .authenticate_speaker(&self.domain, &format!("customer-{k}"), call, SpeechConditions::NOMINAL, 90)
             .unwrap()
             .score
             .expect("an enrolled speaker gets a score")
@@ -169,7 +169,7 @@ impl Fixture {
 
     /// The plain fusion's score (no cohort).
     fn plain_score(&self, k: usize, call: &[f32]) -> u8 {
-        self.biometrics.score(&voiceprint_of(k), call).unwrap()
+        self.biometrics.score(&voiceprint_of(k), call, SpeechConditions::NOMINAL).unwrap()
     }
 
     /// The domain fusion's score of speaker `k` (generated id `id`) against `call` with
@@ -179,7 +179,7 @@ impl Fixture {
         let trial = cohort.for_speaker(id).expect("enough speakers");
         Scorer::for_domain_cohort(None)
             .unwrap()
-            .score_with(&voiceprint_of(k), call, Some(trial))
+            .score_with(&voiceprint_of(k), call, SpeechConditions::NOMINAL, Some(trial))
             .unwrap()
     }
 }
@@ -263,4 +263,40 @@ fn the_domain_cohort_can_be_switched_off() {
     assert!(f.biometrics.domain_cohort_size().is_none());
     assert!(f.svc.domain_cohort(&f.domain).unwrap().is_none());
     assert_eq!(f.score(0, &call_of(0)), f.plain_score(0, &call_of(0)));
+}
+
+#[test]
+fn the_calls_net_speech_reaches_the_fused_score_with_and_without_the_domain_cohort() {
+    // The service hands the call's net speech to the fused scorer: a 1.5 s call is read
+    // on its own scale (the same embedding is more evidence than on a 5 s call, whose
+    // scores sit higher for everyone, docs/CALIBRATION.md); from 5 s on length is moot.
+    let at = |net_speech_seconds| SpeechConditions { net_speech_seconds };
+    for domain_cohort in [false, true] {
+        let f = fixture(domain_cohort);
+        let ids = f.enroll(0..voiceprint_engine::fusion::DOMAIN_COHORT_SIZE + 1);
+        assert_eq!(f.cohort_size() > 0, domain_cohort);
+        let score = |call: &[f32], conditions| {
+            f.svc
+                .authenticate_speaker(&f.domain, &ids[0], call, conditions, 90)
+                .unwrap()
+                .score
+                .expect("enrolled")
+        };
+        // A genuine call that scores mid-scale at 5 s (not pinned at 0 or 100, where a
+        // change could not show).
+        let calls: Vec<(Vec<f32>, u8)> = (1..100)
+            .map(|i| call(&[(0, 0.01 * i as f32)], 30_000))
+            .map(|c| {
+                let s = score(&c, at(5.0));
+                (c, s)
+            })
+            .collect();
+        let Some((genuine, nominal)) = calls.iter().find(|(_, s)| (20..=90).contains(s)).cloned() else {
+            panic!("no strength of the voice scores mid-scale: {:?}", calls.iter().map(|c| c.1).collect::<Vec<_>>());
+        };
+        let short = score(&genuine, at(1.5));
+        assert!(short > nominal, "domain_cohort={domain_cohort}: 1.5 s {short} vs 5 s {nominal}");
+        assert_eq!(score(&genuine, at(20.0)), nominal, "domain_cohort={domain_cohort}");
+        assert_eq!(score(&genuine, SpeechConditions::NOMINAL), nominal);
+    }
 }

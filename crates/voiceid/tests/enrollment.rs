@@ -17,7 +17,8 @@ use voiceprint_store::{Keyring, Kind, SqliteStore, Store};
 use voiceprint_voiceid::types::*;
 use voiceprint_voiceid::{
     AuthenticationDecision, Biometrics, DuplicateRegistrationAction, EnrollmentOutcome, Error,
-    ExistingEnrollmentAction, ManualClock, RegistrationStatus, ServiceConfig, VoiceIdService,
+    ExistingEnrollmentAction, ManualClock, RegistrationStatus, ServiceConfig, SpeechConditions,
+    VoiceIdService,
 };
 
 const DIM: usize = 192;
@@ -157,7 +158,7 @@ fn enroll_creates_skips_and_overwrites() {
     assert_eq!(skipped.generated_speaker_id, first.generated_speaker_id);
     let auth = f
         .svc
-        .authenticate_speaker(&f.domain, "caller-1", &axis(0), 90)
+        .authenticate_speaker(&f.domain, "caller-1", &axis(0), SpeechConditions::NOMINAL, 90)
         .unwrap();
     assert_eq!(auth.decision, AuthenticationDecision::Accept);
 
@@ -175,14 +176,14 @@ fn enroll_creates_skips_and_overwrites() {
     assert_eq!(over.generated_speaker_id, first.generated_speaker_id);
     assert_eq!(
         f.svc
-            .authenticate_speaker(&f.domain, "caller-1", &axis(0), 90)
+            .authenticate_speaker(&f.domain, "caller-1", &axis(0), SpeechConditions::NOMINAL, 90)
             .unwrap()
             .decision,
         AuthenticationDecision::Reject
     );
     assert_eq!(
         f.svc
-            .authenticate_speaker(&f.domain, "caller-1", &axis(5), 90)
+            .authenticate_speaker(&f.domain, "caller-1", &axis(5), SpeechConditions::NOMINAL, 90)
             .unwrap()
             .decision,
         AuthenticationDecision::Accept
@@ -234,7 +235,7 @@ fn opted_out_speakers_are_neither_enrolled_nor_authenticated() {
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     let auth = f
         .svc
-        .authenticate_speaker(&f.domain, "quiet", &axis(0), 90)
+        .authenticate_speaker(&f.domain, "quiet", &axis(0), SpeechConditions::NOMINAL, 90)
         .unwrap();
     assert_eq!(auth.decision, AuthenticationDecision::SpeakerOptedOut);
     assert_eq!(auth.score, None);
@@ -245,7 +246,7 @@ fn authentication_decisions_follow_threshold_and_status() {
     let f = fixture();
     let unknown = f
         .svc
-        .authenticate_speaker(&f.domain, "nobody", &axis(0), 90)
+        .authenticate_speaker(&f.domain, "nobody", &axis(0), SpeechConditions::NOMINAL, 90)
         .unwrap();
     assert_eq!(unknown.decision, AuthenticationDecision::SpeakerNotEnrolled);
     assert_eq!(unknown.score, None);
@@ -261,14 +262,14 @@ fn authentication_decisions_follow_threshold_and_status() {
     // CAM++ calibration: cosine 0.7674 ↦ 50, 0.8501 ↦ 90.
     let mid = f
         .svc
-        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), 90)
+        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), SpeechConditions::NOMINAL, 90)
         .unwrap();
     assert_eq!(mid.decision, AuthenticationDecision::Reject);
     let score = mid.score.unwrap();
     assert!((50..90).contains(&score), "score {score}");
     let lenient = f
         .svc
-        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), score)
+        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), SpeechConditions::NOMINAL, score)
         .unwrap();
     assert_eq!(
         lenient.decision,
@@ -277,7 +278,7 @@ fn authentication_decisions_follow_threshold_and_status() {
     );
     let strict = f
         .svc
-        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), score + 1)
+        .authenticate_speaker(&f.domain, "alice", &at_cosine(0.80, 3), SpeechConditions::NOMINAL, score + 1)
         .unwrap();
     assert_eq!(strict.decision, AuthenticationDecision::Reject);
 
@@ -287,7 +288,7 @@ fn authentication_decisions_follow_threshold_and_status() {
     f.clock.advance(3.0 * 365.0 * 86_400.0 - 86_400.0);
     assert_eq!(
         f.svc
-            .authenticate_speaker(&f.domain, "alice", &axis(0), 90)
+            .authenticate_speaker(&f.domain, "alice", &axis(0), SpeechConditions::NOMINAL, 90)
             .unwrap()
             .decision,
         AuthenticationDecision::Accept
@@ -307,7 +308,7 @@ fn authentication_decisions_follow_threshold_and_status() {
     f.clock.advance(3.0 * 365.0 * 86_400.0);
     assert_eq!(
         f.svc
-            .authenticate_speaker(&f.domain, "alice", &axis(0), 90)
+            .authenticate_speaker(&f.domain, "alice", &axis(0), SpeechConditions::NOMINAL, 90)
             .unwrap()
             .decision,
         AuthenticationDecision::SpeakerExpired
@@ -319,7 +320,7 @@ fn fraudster_registration_skips_duplicates_and_risk_finds_the_closest() {
     let f = fixture();
     assert_eq!(
         f.svc
-            .known_fraudster_risk(&f.domain, None, &axis(0))
+            .known_fraudster_risk(&f.domain, None, &axis(0), SpeechConditions::NOMINAL)
             .unwrap(),
         None,
         "empty watchlist"
@@ -379,14 +380,14 @@ fn fraudster_registration_skips_duplicates_and_risk_finds_the_closest() {
 
     let risk = f
         .svc
-        .known_fraudster_risk(&f.domain, None, &axis(7))
+        .known_fraudster_risk(&f.domain, None, &axis(7), SpeechConditions::NOMINAL)
         .unwrap()
         .unwrap();
     assert_eq!(risk.generated_fraudster_id, other.generated_fraudster_id);
     assert!(risk.risk_score >= 99, "{}", risk.risk_score);
     let low = f
         .svc
-        .known_fraudster_risk(&f.domain, None, &axis(9))
+        .known_fraudster_risk(&f.domain, None, &axis(9), SpeechConditions::NOMINAL)
         .unwrap()
         .unwrap();
     assert!(
@@ -409,13 +410,13 @@ fn fraudster_registration_skips_duplicates_and_risk_finds_the_closest() {
         .watchlist_id;
     assert_eq!(
         f.svc
-            .known_fraudster_risk(&f.domain, Some(&wl), &axis(7))
+            .known_fraudster_risk(&f.domain, Some(&wl), &axis(7), SpeechConditions::NOMINAL)
             .unwrap(),
         None
     );
     let err = f
         .svc
-        .known_fraudster_risk(&f.domain, Some("AAAAAAAAAAAAAAAAAAAAAA"), &axis(7))
+        .known_fraudster_risk(&f.domain, Some("AAAAAAAAAAAAAAAAAAAAAA"), &axis(7), SpeechConditions::NOMINAL)
         .unwrap_err();
     assert!(matches!(err, Error::ResourceNotFound { .. }), "{err:?}");
 }
@@ -497,11 +498,11 @@ fn real_model_accepts_the_enrolled_voice_and_rejects_another() {
     let other = embed("en-us+f4 -p 80", TEXTS[2]);
     let genuine = f
         .svc
-        .authenticate_speaker(&f.domain, "alice", &same.embedding, 90)
+        .authenticate_speaker(&f.domain, "alice", &same.embedding, SpeechConditions::NOMINAL, 90)
         .unwrap();
     let impostor = f
         .svc
-        .authenticate_speaker(&f.domain, "alice", &other.embedding, 90)
+        .authenticate_speaker(&f.domain, "alice", &other.embedding, SpeechConditions::NOMINAL, 90)
         .unwrap();
     eprintln!(
         "genuine score {:?}, impostor score {:?}",
@@ -526,14 +527,14 @@ fn real_model_accepts_the_enrolled_voice_and_rejects_another() {
         .unwrap();
     let risk = f
         .svc
-        .known_fraudster_risk(&f.domain, None, &other.embedding)
+        .known_fraudster_risk(&f.domain, None, &other.embedding, SpeechConditions::NOMINAL)
         .unwrap()
         .unwrap();
     assert_eq!(risk.generated_fraudster_id, reg.generated_fraudster_id);
     assert!(risk.risk_score >= 50, "fraudster risk {}", risk.risk_score);
     let genuine_risk = f
         .svc
-        .known_fraudster_risk(&f.domain, None, &same.embedding)
+        .known_fraudster_risk(&f.domain, None, &same.embedding, SpeechConditions::NOMINAL)
         .unwrap()
         .unwrap();
     assert!(

@@ -67,7 +67,7 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     let voiceprint = Voiceprint::enroll(model, &samples)?;
     let scorer = Scorer::for_model(model, cohort, args.fusion.as_deref().map(Fusion::load).transpose()?)?;
     let kind = scorer.kind();
-    let TrialScore { raw, score, .. } = scorer.score(&voiceprint, &test.embedding)?;
+    let TrialScore { raw, score, .. } = scorer.score(&voiceprint, &test.embedding, test.conditions())?;
     let decision = if score >= args.threshold { "ACCEPT" } else { "REJECT" };
     let result = CompareResult {
         model,

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use voiceprint_engine::fusion::SpeechConditions;
 use voiceprint_engine::scoring::Voiceprint;
 use voiceprint_store::{Kind, Record, Write};
 
@@ -214,7 +215,12 @@ impl VoiceIdService {
         self.check_voiceprint_model(voiceprint)?;
         let _guard = self.lock()?;
         let watchlist_id = self.resolve_watchlist(domain_id, watchlist_id)?;
-        let closest = self.closest_fraudster(domain_id, &watchlist_id, voiceprint.values())?;
+        let closest = self.closest_fraudster(
+            domain_id,
+            &watchlist_id,
+            voiceprint.values(),
+            crate::biometrics::enrollment_conditions(voiceprint),
+        )?;
         let similarity_score = closest.as_ref().map(|m| m.risk_score);
         if let Some(m) = closest {
             if duplicate == DuplicateRegistrationAction::Skip
@@ -252,12 +258,14 @@ impl VoiceIdService {
         })
     }
 
-    /// The authentication decision for `embedding` against `speaker_id`'s voiceprint.
+    /// The authentication decision for `embedding` (a test measured under `conditions`)
+    /// against `speaker_id`'s voiceprint.
     pub fn authenticate_speaker(
         &self,
         domain_id: &str,
         speaker_id: &str,
         embedding: &[f32],
+        conditions: SpeechConditions,
         acceptance_threshold: u8,
     ) -> Result<SpeakerAuthentication> {
         let biometrics = self.biometrics()?;
@@ -293,7 +301,8 @@ impl VoiceIdService {
         };
         let domain_cohort = self.domain_cohort(domain_id)?;
         let trial_cohort = domain_cohort.as_deref().and_then(|c| c.for_speaker(&rec.id));
-        let score = biometrics.score_in_domain(&voiceprint, embedding, trial_cohort)?;
+        let score =
+            biometrics.score_in_domain(&voiceprint, embedding, conditions, trial_cohort)?;
         let decision = if score >= acceptance_threshold {
             AuthenticationDecision::Accept
         } else {
@@ -321,9 +330,10 @@ impl VoiceIdService {
         domain_id: &str,
         watchlist_id: Option<&str>,
         embedding: &[f32],
+        conditions: SpeechConditions,
     ) -> Result<Option<KnownFraudsterMatch>> {
         let watchlist_id = self.resolve_watchlist(domain_id, watchlist_id)?;
-        self.closest_fraudster(domain_id, &watchlist_id, embedding)
+        self.closest_fraudster(domain_id, &watchlist_id, embedding, conditions)
     }
 
     /// The domain's watchlist `watchlist_id`, or its default watchlist when None;
@@ -344,6 +354,7 @@ impl VoiceIdService {
         domain_id: &str,
         watchlist_id: &str,
         embedding: &[f32],
+        conditions: SpeechConditions,
     ) -> Result<Option<KnownFraudsterMatch>> {
         let biometrics = self.biometrics()?;
         let mut best: Option<KnownFraudsterMatch> = None;
@@ -355,7 +366,8 @@ impl VoiceIdService {
             let Some(bytes) = rec.voiceprint.as_deref() else {
                 continue;
             };
-            let score = biometrics.score(&biometrics.parse_voiceprint(bytes)?, embedding)?;
+            let score =
+                biometrics.score(&biometrics.parse_voiceprint(bytes)?, embedding, conditions)?;
             if best.as_ref().is_none_or(|b| score > b.risk_score) {
                 best = Some(KnownFraudsterMatch {
                     generated_fraudster_id: rec.id.clone(),

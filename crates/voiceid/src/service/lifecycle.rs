@@ -604,8 +604,11 @@ impl VoiceIdService {
             None
         } else {
             Some(
-                self.biometrics()?
-                    .score(&mean_voiceprint(&valid)?, segment.values())?,
+                self.biometrics()?.score(
+                    &mean_voiceprint(&valid)?,
+                    segment.values(),
+                    crate::biometrics::enrollment_conditions(segment),
+                )?,
             )
         };
         let status = match score {
