@@ -641,7 +641,6 @@ impl VoiceIdService {
             training.state = VoiceprintState::Invalidated;
             training.retrain_pending = true;
             count_segments(&segments, &mut training)?;
-            self.retrain_hint.store(true, Ordering::Relaxed);
         } else {
             if outcome == EnrollmentOutcome::EnrollmentEnhanced {
                 outcome = EnrollmentOutcome::NewEnrollment;
@@ -662,6 +661,11 @@ impl VoiceIdService {
         let generated_speaker_id = rec.id.clone();
         writes.push(Write::Put(rec));
         self.apply(writes)?;
+        if training.retrain_pending {
+            // Only once the pending flag is stored: a background pass that took the hint
+            // before would scan, find nothing, and leave the voiceprint INVALIDATED.
+            self.retrain_hint.store(true, Ordering::Relaxed);
+        }
         Ok(SpeakerEnrollment {
             generated_speaker_id,
             customer_speaker_id: secret.customer_speaker_id,
