@@ -130,7 +130,10 @@ async fn the_sample_flow_enrolls_then_authenticates_rejects_and_flags_a_fraudste
     let audio = dir.path().join("audio");
     std::fs::create_dir_all(&audio).unwrap();
     let (server, call) = setup(dir.path()).await;
-    let flow = sample_flow(3);
+    // The Wait is the time the caller speaks: it must outlast the upload of each call's
+    // audio being processed (at 3 s, a loaded CI machine's PostgreSQL pass once checked
+    // a call whose speech was still being embedded: NOT_ENOUGH_SPEECH).
+    let flow = sample_flow(8);
     let customer = json!({"AccountNumber": "acct-1001"});
 
     // First call: not enrolled; the agent enrolls the caller from this call's speech.
