@@ -248,12 +248,6 @@ impl SpeechConditions {
     }
 }
 
-impl Default for SpeechConditions {
-    fn default() -> Self {
-        Self::NOMINAL
-    }
-}
-
 /// Per-trial inputs of the fusion: each model's (normalised) score, the channels and
 /// the test's speech conditions.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -259,7 +259,7 @@ impl Biometrics {
     /// default acceptance threshold, at most 1 % false acceptance on the development
     /// lists of the call's channel). Rounds down, so a displayed 90 always means the
     /// calibrated score reached 90.
-    /// `conditions`: the test's net speech and SNR, which the fused system weighs
+    /// `conditions`: the test's net speech, which the fused system weighs
     /// ([`SpeechConditions`]).
     pub fn score(
         &self,
