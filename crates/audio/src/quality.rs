@@ -12,6 +12,13 @@
 //!   speech level (speech frames hold both), so a sine in white noise of known level
 //!   reads its true SNR. Digital silence is floored at -100 dBFS and the result capped
 //!   at [`MAX_SNR_DB`].
+//! - **STNR** (speech-to-noise ratio without a VAD, after NIST's `stnr`): the 95th
+//!   percentile of all 20 ms frame powers is the speech level, the 10th percentile the
+//!   noise level. It needs no speech/pause decision, so babble or pink noise that the
+//!   VAD keeps as speech still lowers it: on the noisy development lists it rises
+//!   steadily with the mixed SNR (mixed at 0 dB it reads 6–14 dB, at 20 dB 24–28 dB,
+//!   clean tests about 39 dB), where the VAD-split SNR above does not. The fusion
+//!   weighs this one (`SpeechConditions` in voiceprint-engine, docs/CALIBRATION.md).
 //! - **Clipping**: measured on the decoded signal, before DC removal and resampling
 //!   (both smear a flat top). A sample counts as clipped when |x| ≥ [`CLIP_LEVEL`] and
 //!   it belongs to a run of at least [`CLIP_RUN`] consecutive samples of one sign whose
@@ -43,6 +50,8 @@ pub struct AudioQuality {
     pub net_speech_seconds: f64,
     /// Speech power over noise power, in dB.
     pub snr_db: f64,
+    /// Speech-to-noise ratio from the frame-power distribution, in dB ([`stnr_db`]).
+    pub stnr_db: f64,
     /// Share of the speech's samples that are clipped (0–1).
     pub clipped_fraction: f64,
 }
@@ -61,6 +70,7 @@ pub fn measure_quality(
     AudioQuality {
         net_speech_seconds: net,
         snr_db: snr_db(samples_16k, speech),
+        stnr_db: stnr_db(samples_16k),
         clipped_fraction: (clipped_samples as f64 / speech_samples_at_source).min(1.0),
     }
 }
@@ -121,6 +131,26 @@ fn quietest_mean(powers: &mut [f64], share: f64) -> f64 {
     powers.sort_by(f64::total_cmp);
     let n = ((powers.len() as f64 * share).ceil() as usize).clamp(1, powers.len());
     powers[..n].iter().sum::<f64>() / n as f64
+}
+
+/// Percentile of the speech-to-noise ratio's speech level.
+pub const STNR_SPEECH_PERCENTILE: f64 = 0.95;
+/// Percentile of its noise level.
+pub const STNR_NOISE_PERCENTILE: f64 = 0.10;
+
+/// Speech-to-noise ratio in dB of DC-free 16 kHz `samples`, without a VAD (see the
+/// module docs): 95th over 10th percentile of the 20 ms frame powers, the noise power
+/// subtracted from the speech level. Recordings shorter than one frame read 0 dB.
+pub fn stnr_db(samples: &[f32]) -> f64 {
+    let mut powers: Vec<f64> = samples.chunks_exact(VAD_FRAME).map(frame_power).collect();
+    if powers.is_empty() {
+        return 0.0;
+    }
+    powers.sort_by(f64::total_cmp);
+    let at = |q: f64| powers[((powers.len() - 1) as f64 * q).round() as usize];
+    let noise = at(STNR_NOISE_PERCENTILE);
+    let signal = (at(STNR_SPEECH_PERCENTILE) - noise).max(POWER_FLOOR);
+    (10.0 * (signal / noise).log10()).clamp(-MAX_SNR_DB, MAX_SNR_DB)
 }
 
 /// SNR in dB of 16 kHz `samples` whose speech is `speech` (see the module docs).
@@ -223,6 +253,42 @@ mod tests {
         }
         let got = snr_db(&x, &one(0..x.len()));
         assert!((got - 20.0).abs() < 2.0, "{got:.1}");
+    }
+
+    #[test]
+    fn stnr_falls_with_the_noise_level_even_without_pauses() {
+        // Tone bursts (200 ms on, 100 ms off) in steady noise: the 10th percentile is
+        // the noise, the 95th the bursts. The VAD-free measure reads the level without
+        // being told where the speech is, and is monotone in the noise.
+        let amplitude = 0.3f32;
+        let tone = sine(48_000, 440.0, amplitude);
+        let mut last = f64::INFINITY;
+        for want in [30.0, 20.0, 10.0, 5.0, 0.0] {
+            let noise_power = f64::from(amplitude * amplitude) / 2.0 / 10f64.powf(want / 10.0);
+            let scale = (noise_power * 3.0).sqrt() as f32;
+            let mut x: Vec<f32> = noise(48_000, 5).iter().map(|v| v * scale).collect();
+            for (i, v) in x.iter_mut().enumerate() {
+                if i % 4_800 < 3_200 {
+                    *v += tone[i];
+                }
+            }
+            let got = stnr_db(&x);
+            assert!((got - want).abs() < 1.5, "want {want} dB, got {got:.1} dB");
+            assert!(got < last);
+            last = got;
+        }
+    }
+
+    #[test]
+    fn stnr_of_edge_cases_is_finite() {
+        assert_eq!(stnr_db(&[]), 0.0);
+        assert_eq!(stnr_db(&[0.5; 100]), 0.0);
+        // Speech over digital silence: capped, not infinite.
+        let mut x = vec![0.0f32; 16_000];
+        x.extend(sine(16_000, 300.0, 0.3));
+        assert!(stnr_db(&x) > 60.0 && stnr_db(&x) <= MAX_SNR_DB);
+        // Steady noise alone: no level above the floor.
+        assert!(stnr_db(&noise(32_000, 3)) < 0.0);
     }
 
     #[test]

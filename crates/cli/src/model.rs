@@ -67,15 +67,17 @@ pub struct EmbeddedFile {
     pub embedding: Vec<f32>,
     pub net_speech_seconds: f64,
     pub duration_seconds: f64,
-    /// Measured as the server measures a call ([`voiceprint_audio::quality`]); recorded
-    /// in `fusion fit --save-features` for analysis, not weighed by the fusion.
+    /// Measured as the server measures a call ([`voiceprint_audio::quality`]): the
+    /// VAD-split SNR, recorded in `fusion fit --save-features` for analysis and not
+    /// weighed by the fusion, and the VAD-free STNR, which the fusion weighs.
     pub snr_db: f64,
+    pub stnr_db: f64,
 }
 
 impl EmbeddedFile {
     /// What the fusion weighs when this file is a trial's test.
     pub fn conditions(&self) -> SpeechConditions {
-        SpeechConditions { net_speech_seconds: self.net_speech_seconds }
+        SpeechConditions { net_speech_seconds: self.net_speech_seconds, stnr_db: Some(self.stnr_db) }
     }
 }
 
@@ -109,13 +111,17 @@ impl EmbedOptions {
         let audio_err = |source| CliError::Audio { path: path.to_owned(), source };
         let prepared = voiceprint_audio::prepare_file(path).map_err(audio_err)?;
         let duration_seconds = prepared.duration_seconds;
-        let (samples, snr_db) = match self.channel {
-            Channel::Wideband => (prepared.speech_samples(), prepared.quality().snr_db),
+        let (samples, snr_db, stnr_db) = match self.channel {
+            Channel::Wideband => {
+                let q = prepared.quality();
+                (prepared.speech_samples(), q.snr_db, q.stnr_db)
+            }
             Channel::Telephone => {
                 let phone = voiceprint_audio::simulate_telephone_channel(&prepared.samples_16k);
                 let speech = voiceprint_audio::detect_speech(&phone);
                 let snr_db = voiceprint_audio::quality::snr_db(&phone, &speech);
-                (voiceprint_audio::speech_only(&phone, &speech), snr_db)
+                let stnr_db = voiceprint_audio::quality::stnr_db(&phone);
+                (voiceprint_audio::speech_only(&phone, &speech), snr_db, stnr_db)
             }
         };
         let net_speech_seconds = samples.len() as f64 / f64::from(voiceprint_audio::MODEL_SAMPLE_RATE);
@@ -127,6 +133,6 @@ impl EmbedOptions {
             .embed(&samples)
             .map_err(|source| CliError::Embedding { path: path.to_owned(), source })?;
         tracing::debug!(file = %path.display(), net_speech_seconds, "embedded");
-        Ok(EmbeddedFile { embedding, net_speech_seconds, duration_seconds, snr_db })
+        Ok(EmbeddedFile { embedding, net_speech_seconds, duration_seconds, snr_db, stnr_db })
     }
 }

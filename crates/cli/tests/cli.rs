@@ -708,9 +708,18 @@ fn fusion_fit_and_eval_measure_each_channel_and_report_every_model() {
     }
     let fitted: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fusion).unwrap()).unwrap();
     assert_eq!(fitted["weights"].as_array().unwrap().len(), 9);
-    let duration = &fitted["condition_weights"];
-    assert_eq!(duration[0][0], "duration", "{fitted}");
-    assert_eq!(duration[1][1].as_f64(), Some(0.0), "a shift only without --duration-rescale: {fitted}");
+    let conditions = &fitted["condition_weights"];
+    assert_eq!(conditions[0][0], "duration", "{fitted}");
+    assert_eq!(conditions[1][1].as_f64(), Some(0.0), "a shift only without --duration-rescale: {fitted}");
+    // No test here is noisy (espeak's pauses are digital silence): every noise shift
+    // scores alike, and the search keeps the smallest, none.
+    assert_eq!(conditions[2][0], "noise", "{fitted}");
+    assert_eq!(conditions[2][1].as_f64(), Some(0.0), "{fitted}");
+    // The features record each test's net speech, SNR and STNR (the last column).
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&features).unwrap()).unwrap();
+    let row = saved["lists"][0]["trials"][0].as_array().unwrap();
+    assert_eq!(row.len(), 8, "{row:?}");
+    assert!(row[7].as_f64().unwrap() > 25.0, "clean synthetic speech reads as clean: {row:?}");
     // Refitting from the saved features, without embedding: the same fusion file.
     let refit = dir.join("refit.json");
     let out = run(&["fusion", "fit", "--features", p(&features), "--out", p(&refit)]);

@@ -215,11 +215,15 @@ fn compare_band_limited(enroll_narrowband: f64, test_narrowband: f64) -> bool {
 /// channel. Net speech: below about 5 s, a test's scores sit lower for targets and
 /// impostors alike, so without it a 1.5 s call that a 5 s call would pass is refused, or
 /// the 90 anchor has to be set for the shortest calls and refuses ordinary ones
-/// (docs/CALIBRATION.md, "Net speech").
+/// (docs/CALIBRATION.md, "Net speech"). Noise does the same to targets, and less to
+/// impostors (docs/CALIBRATION.md, "Noise").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpeechConditions {
     /// Seconds of speech the voice-activity detector found in the test.
     pub net_speech_seconds: f64,
+    /// The test's speech-to-noise ratio measured without a VAD
+    /// (`voiceprint_audio::quality::stnr_db`); None when not measured (scored as clean).
+    pub stnr_db: Option<f64>,
 }
 
 impl SpeechConditions {
@@ -228,11 +232,22 @@ impl SpeechConditions {
     /// the channel weights fitted on them are the weights of a full-length test.
     pub const NOMINAL_NET_SPEECH_SECONDS: f64 = 5.0;
 
-    /// A test of nominal length: the fusion scores it by its channel alone. For callers
-    /// that cannot measure the test.
+    /// STNR from which a test counts as clean (noise feature zero). Measured: clean
+    /// development tests read 22–60 dB, and their scores do not move with it; below
+    /// about 25 dB noisy tests' target scores fall (docs/CALIBRATION.md, "Noise").
+    pub const CLEAN_STNR_DB: f64 = 25.0;
+
+    /// A clean test of nominal length: the fusion scores it by its channel alone. For
+    /// callers that cannot measure the test.
     pub const NOMINAL: SpeechConditions = SpeechConditions {
         net_speech_seconds: Self::NOMINAL_NET_SPEECH_SECONDS,
+        stnr_db: None,
     };
+
+    /// Conditions with net speech measured and noise not.
+    pub fn with_net_speech(net_speech_seconds: f64) -> Self {
+        SpeechConditions { net_speech_seconds, stnr_db: None }
+    }
 
     /// `ln(net speech / 5 s)`, net speech clamped to 1–5 s: −1.6 for a 1 s test, 0 from
     /// 5 s on; 0 when not a number. Longer tests are not set apart: letting the feature
@@ -245,6 +260,17 @@ impl SpeechConditions {
             Self::NOMINAL_NET_SPEECH_SECONDS
         };
         (seconds / Self::NOMINAL_NET_SPEECH_SECONDS).ln()
+    }
+
+    /// `(25 dB − STNR) / 10 dB`, STNR clamped to 0–25 dB: 0 for a clean test, 2.5 at
+    /// 0 dB and below; 0 when not measured or not a number.
+    pub fn noise_feature(&self) -> f64 {
+        match self.stnr_db {
+            Some(stnr) if stnr.is_finite() => {
+                (Self::CLEAN_STNR_DB - stnr.clamp(0.0, Self::CLEAN_STNR_DB)) / 10.0
+            }
+            _ => 0.0,
+        }
     }
 }
 
@@ -274,9 +300,12 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "mismatch*ge2e",
 ];
 /// Number of speech-condition weights ([`FusionFeatures::condition_vector`]).
-pub const CONDITION_FEATURES: usize = 2;
-/// Names of the speech-condition features, in order.
-pub const CONDITION_FEATURE_NAMES: [&str; CONDITION_FEATURES] = ["duration", "duration*channel_score"];
+pub const CONDITION_FEATURES: usize = 3;
+/// Names of the speech-condition features, in order. Files may hold the first two only
+/// (written before noise was weighed): the noise weight is then 0.
+pub const CONDITION_FEATURE_NAMES: [&str; CONDITION_FEATURES] = ["duration", "duration*channel_score", "noise"];
+/// Index of the noise weight in [`CONDITION_FEATURE_NAMES`].
+pub const NOISE_WEIGHT: usize = 2;
 
 /// The channel condition a trial is calibrated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -323,12 +352,13 @@ impl FusionFeatures {
         [1.0, c, g, nb, nb * c, nb * g, mm, mm * c, mm * g]
     }
 
-    /// `[d, d·s]`: the test's duration feature ([`SpeechConditions::duration_feature`])
+    /// `[d, d·s, n]`: the test's duration feature ([`SpeechConditions::duration_feature`])
     /// alone and times the channel score `s` (`channel weights · vector()`), so a short
-    /// test's log-likelihood ratio is shifted and, where the fit allows it, rescaled.
+    /// test's log-likelihood ratio is shifted and, where the fit allows it, rescaled; and
+    /// its noise feature ([`SpeechConditions::noise_feature`]), a shift.
     pub fn condition_vector(&self, channel_score: f64) -> [f64; CONDITION_FEATURES] {
         let d = self.test_conditions.duration_feature();
-        [d, d * channel_score]
+        [d, d * channel_score, self.test_conditions.noise_feature()]
     }
 }
 
@@ -449,9 +479,11 @@ impl Fusion {
             )));
         }
         let names: Vec<&str> = self.condition_weights.iter().map(|(n, _)| n.as_str()).collect();
-        if !names.is_empty() && names != CONDITION_FEATURE_NAMES {
+        // Whole generations only: none (before net speech), the duration pair (before
+        // noise), or all.
+        if ![0, 2, CONDITION_FEATURES].contains(&names.len()) || names != CONDITION_FEATURE_NAMES[..names.len()] {
             return Err(EngineError::Calibration(format!(
-                "fusion condition weights must be {CONDITION_FEATURE_NAMES:?} (or none), got {names:?}"
+                "fusion condition weights must be {CONDITION_FEATURE_NAMES:?} (or the first two, or none), got {names:?}"
             )));
         }
         if self.snorm_top_n < 2 || self.cohort_size.is_some_and(|n| n < 2) {
@@ -639,11 +671,12 @@ pub fn fit_logistic(trials: &[FitTrial], l2: f64) -> Result<[f64; FEATURES], Eng
     newton_logistic(&rows, l2, true)
 }
 
-/// The shipped fit, in two stages. The channel weights come from the trials of lists
+/// The shipped fit's first two stages. The channel weights come from the trials of lists
 /// where `channel_list(list)` is true — lists of ordinary tests on each channel — with
-/// [`fit_logistic`]. Then, with them fixed, the speech-condition weights from every
-/// list, including lists of short and long tests: a logistic regression whose inputs are
-/// [`FusionFeatures::condition_vector`] and whose offset is each trial's channel score.
+/// [`fit_logistic`]. Then, with them fixed, the duration weights from every list,
+/// including lists of short and long tests: a logistic regression whose inputs are
+/// [`FusionFeatures::condition_vector`]'s duration terms and whose offset is each
+/// trial's channel score. The noise weight is left at 0 for [`choose_noise_shift`].
 /// So net speech recalibrates the channel fusion's score and cannot trade the models'
 /// balance on ordinary calls for what suits the extremes (measured: letting each
 /// model's weight vary with net speech and SNR, in one stage, took AudioMNIST's fused
@@ -665,14 +698,48 @@ pub fn fit_two_stage(
         (t.features.condition_vector(s), s, t.target, t.list)
     });
     let conditions = if rescale {
-        let rows: Vec<Row<CONDITION_FEATURES>> = inputs.collect();
-        newton_logistic(&rows, l2, false)?
+        let rows: Vec<Row<2>> = inputs.map(|(x, s, target, list)| ([x[0], x[1]], s, target, list)).collect();
+        let [shift, scale] = newton_logistic(&rows, l2, false)?;
+        [shift, scale, 0.0]
     } else {
         let rows: Vec<Row<1>> = inputs.map(|(x, s, target, list)| ([x[0]], s, target, list)).collect();
         let [shift] = newton_logistic(&rows, l2, false)?;
-        [shift, 0.0]
+        [shift, 0.0, 0.0]
     };
     Ok(FusionWeights { channel, conditions })
+}
+
+/// Noise shifts [`choose_noise_shift`] tries: 0 to 4 in steps of 0.05 (per 10 dB of
+/// STNR below [`SpeechConditions::CLEAN_STNR_DB`]).
+pub const NOISE_SHIFT_GRID: std::ops::RangeInclusive<u32> = 0..=80;
+const NOISE_SHIFT_STEP: f64 = 0.05;
+
+/// The third stage of the shipped fit: the noise weight, with every other weight fixed,
+/// chosen on [`NOISE_SHIFT_GRID`] as the one whose `objective` is lowest (ties: the
+/// smaller shift). The CLI's objective is the mean FRR at 90 over the development
+/// lists, each channel's anchors set anew for every candidate.
+///
+/// Why not the logistic regression of the other stages: noise lowers targets' scores
+/// more than impostors' (measured at STNR 25–30 dB on AudioMNIST: targets −1.6,
+/// impostors −0.9), and the regression shifts by the targets' fall, which lifts the
+/// noisy impostors' tail above the clean ones'. The 90 anchor then follows the noisy
+/// impostors and clean calls are refused (AudioMNIST FRR at 90 0 → 17 %,
+/// docs/CALIBRATION.md, "Noise"). Searching on the operating point itself keeps the
+/// shift where noisy impostors stay below clean ones.
+pub fn choose_noise_shift<E>(
+    weights: FusionWeights,
+    mut objective: impl FnMut(&FusionWeights) -> Result<f64, E>,
+) -> Result<FusionWeights, E> {
+    let mut best: Option<(f64, FusionWeights)> = None;
+    for step in NOISE_SHIFT_GRID {
+        let mut candidate = weights;
+        candidate.conditions[NOISE_WEIGHT] = f64::from(step) * NOISE_SHIFT_STEP;
+        let value = objective(&candidate)?;
+        if best.as_ref().is_none_or(|(b, _)| value < *b) {
+            best = Some((value, candidate));
+        }
+    }
+    Ok(best.map_or(weights, |(_, w)| w))
 }
 
 /// One trial of a logistic regression: inputs, fixed offset added to the score, label,
@@ -844,7 +911,7 @@ mod tests {
 
     #[test]
     fn the_duration_feature_is_zero_from_nominal_length_on_and_clamped_below_1_second() {
-        let at = |net_speech_seconds| SpeechConditions { net_speech_seconds };
+        let at = SpeechConditions::with_net_speech;
         assert_eq!(SpeechConditions::NOMINAL.duration_feature(), 0.0);
         assert!((at(1.0).duration_feature() - (1.0f64 / 5.0).ln()).abs() < 1e-12);
         assert!((at(2.5).duration_feature() - 0.5f64.ln()).abs() < 1e-12);
@@ -855,13 +922,63 @@ mod tests {
         assert_eq!(at(f64::INFINITY).duration_feature(), 0.0);
     }
 
+    #[test]
+    fn the_noise_feature_is_zero_when_clean_or_unmeasured_and_grows_below_25_db() {
+        let at = |stnr_db| SpeechConditions { net_speech_seconds: 5.0, stnr_db }.noise_feature();
+        assert_eq!(at(None), 0.0);
+        assert_eq!(at(Some(25.0)), 0.0);
+        assert_eq!(at(Some(60.0)), 0.0);
+        assert!((at(Some(15.0)) - 1.0).abs() < 1e-12);
+        assert!((at(Some(0.0)) - 2.5).abs() < 1e-12);
+        assert_eq!(at(Some(-8.0)), at(Some(0.0)));
+        assert_eq!(at(Some(f64::NAN)), 0.0);
+        assert_eq!(SpeechConditions::NOMINAL.noise_feature(), 0.0);
+    }
+
+    #[test]
+    fn the_noise_shift_is_the_grid_point_with_the_lowest_objective() {
+        let start = FusionWeights { channel: [0.5; FEATURES], conditions: [-1.0, 0.2, 0.0] };
+        // A bowl with its bottom at 1.3: chosen exactly (1.3 is on the 0.05 grid), and
+        // nothing but the noise weight moves.
+        let chosen = choose_noise_shift(start, |w| {
+            Ok::<_, ()>((w.conditions[NOISE_WEIGHT] - 1.3).powi(2))
+        })
+        .unwrap();
+        assert!((chosen.conditions[NOISE_WEIGHT] - 1.3).abs() < 1e-9, "{chosen:?}");
+        assert_eq!((chosen.channel, &chosen.conditions[..2]), (start.channel, &start.conditions[..2]));
+        // Flat: the smallest shift (none).
+        let flat = choose_noise_shift(start, |_| Ok::<_, ()>(0.5)).unwrap();
+        assert_eq!(flat.conditions[NOISE_WEIGHT], 0.0);
+        // The objective's error is the caller's.
+        assert_eq!(choose_noise_shift(start, |_| Err::<f64, _>("no lists")), Err("no lists"));
+    }
+
+    #[test]
+    fn the_shipped_fusions_read_a_noisy_test_s_score_as_stronger_evidence() {
+        // Measured on the development lists (docs/CALIBRATION.md, "Noise"): noise lowers
+        // targets' scores more than impostors', so the same part scores on a noisy test
+        // are more evidence than on a clean one; clean (25 dB and up) or unmeasured tests
+        // score alike.
+        for fusion in [Fusion::default_fusion(), Fusion::domain_fusion()] {
+            assert!(fusion.fusion_weights().conditions[NOISE_WEIGHT] > 0.0, "{:?}", fusion.part_score);
+            let at = |stnr_db| {
+                let mut t = trial_features(0.5, 0.6, 0.0, 5.0);
+                t.test_conditions.stnr_db = stnr_db;
+                fusion.fused_score(&t)
+            };
+            assert!(at(Some(5.0)) > at(Some(15.0)) && at(Some(15.0)) > at(Some(25.0)));
+            assert_eq!(at(Some(25.0)), at(None));
+            assert_eq!(at(Some(40.0)), at(None));
+        }
+    }
+
     fn trial_features(campplus: f64, ge2e: f64, narrowband: f64, seconds: f64) -> FusionFeatures {
         FusionFeatures {
             campplus,
             ge2e,
             enroll_narrowband: narrowband,
             test_narrowband: narrowband,
-            test_conditions: SpeechConditions { net_speech_seconds: seconds },
+            test_conditions: SpeechConditions::with_net_speech(seconds),
         }
     }
 
@@ -876,10 +993,24 @@ mod tests {
             older.fused_score(&trial_features(0.6, 0.7, 1.0, 1.5)),
             older.fused_score(&trial_features(0.6, 0.7, 1.0, 20.0))
         );
+        // A file from before noise was weighed (the duration pair only): loads, and a
+        // noisy test scores as a clean one.
+        let mut before_noise = Fusion::default_fusion();
+        before_noise.condition_weights.truncate(2);
+        let before_noise = Fusion::from_json(&before_noise.to_json()).unwrap();
+        let noisy = |stnr_db| {
+            let mut t = trial_features(0.6, 0.7, 0.0, 5.0);
+            t.test_conditions.stnr_db = stnr_db;
+            t
+        };
+        assert_eq!(before_noise.fusion_weights().conditions[NOISE_WEIGHT], 0.0);
+        assert_eq!(before_noise.fused_score(&noisy(Some(3.0))), before_noise.fused_score(&noisy(None)));
         // Misnamed or partial condition weights: refused.
-        let mut partial = Fusion::default_fusion();
-        partial.condition_weights.truncate(1);
-        assert!(Fusion::from_json(&partial.to_json()).is_err());
+        for keep in [1, CONDITION_FEATURES + 1] {
+            let mut partial = Fusion::default_fusion();
+            partial.condition_weights.resize(keep, ("duration".into(), 0.0));
+            assert!(Fusion::from_json(&partial.to_json()).is_err(), "{keep} condition weights");
+        }
         let mut misnamed = Fusion::default_fusion();
         misnamed.condition_weights[0].0 = "snr".into();
         assert!(Fusion::from_json(&misnamed.to_json()).is_err());

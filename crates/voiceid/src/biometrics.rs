@@ -349,8 +349,8 @@ fn engine_error(e: EngineError) -> Error {
 
 /// The conditions to score an enrollment's voiceprint under when it is the test side
 /// (a new enrollment or segment against fraudsters or the speaker's other segments).
+/// Noise is not weighed: a voiceprint keeps no STNR, and enrollment quality already
+/// refuses or flags noisy enrollment audio.
 pub fn enrollment_conditions(voiceprint: &Voiceprint) -> SpeechConditions {
-    SpeechConditions {
-        net_speech_seconds: voiceprint.net_speech_seconds(),
-    }
+    SpeechConditions::with_net_speech(voiceprint.net_speech_seconds())
 }

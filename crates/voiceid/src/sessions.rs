@@ -163,6 +163,9 @@ struct StoredQuality {
     net_speech_seconds: f64,
     snr_db: f64,
     clipped_fraction: f64,
+    /// VAD-free speech-to-noise ratio; absent in sessions stored before it was kept.
+    #[serde(default)]
+    stnr_db: Option<f64>,
 }
 
 /// Encrypted at rest: the contact id, the speaker as given, cached results (they
@@ -350,9 +353,12 @@ impl Accumulator {
 static SESSION_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
 
 /// What the fusion weighs besides the channel: the session's net speech so far.
-fn speech_conditions(acc: &Accumulator) -> SpeechConditions {
+/// What the fusion weighs besides the channel: the call's net speech so far and, when
+/// its stream measured it, its speech-to-noise ratio.
+fn speech_conditions(acc: &Accumulator, quality: Option<&StoredQuality>) -> SpeechConditions {
     SpeechConditions {
         net_speech_seconds: acc.seconds,
+        stnr_db: quality.and_then(|q| q.stnr_db),
     }
 }
 
@@ -1191,7 +1197,7 @@ impl VoiceIdService {
                     &l.rec.domain_id,
                     &speaker_id,
                     &acc.sum,
-                    speech_conditions(acc),
+                    speech_conditions(acc, a.quality.as_ref()),
                     a.acceptance_threshold,
                 )?;
                 result.score = auth.score;
@@ -1263,7 +1269,7 @@ impl VoiceIdService {
             &l.rec.domain_id,
             Some(&watchlist_id),
             &acc.sum,
-            speech_conditions(acc),
+            speech_conditions(acc, a.quality.as_ref()),
         )?;
         let known_score = known.as_ref().map_or(0, |m| m.risk_score);
         let spoof_score = a.spoof_risk.unwrap_or(0);
@@ -1427,6 +1433,7 @@ impl VoiceIdService {
                 net_speech_seconds: q.net_speech_seconds,
                 snr_db: q.snr_db,
                 clipped_fraction: q.clipped_fraction,
+                stnr_db: Some(q.stnr_db),
             });
         }
         self.try_complete_enrollment(&mut l, Some(&acc))?;

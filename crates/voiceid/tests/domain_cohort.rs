@@ -270,7 +270,7 @@ fn the_calls_net_speech_reaches_the_fused_score_with_and_without_the_domain_coho
     // The service hands the call's net speech to the fused scorer: a 1.5 s call is read
     // on its own scale (the same embedding is more evidence than on a 5 s call, whose
     // scores sit higher for everyone, docs/CALIBRATION.md); from 5 s on length is moot.
-    let at = |net_speech_seconds| SpeechConditions { net_speech_seconds };
+    let at = SpeechConditions::with_net_speech;
     for domain_cohort in [false, true] {
         let f = fixture(domain_cohort);
         let ids = f.enroll(0..voiceprint_engine::fusion::DOMAIN_COHORT_SIZE + 1);

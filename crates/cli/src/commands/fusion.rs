@@ -1,5 +1,6 @@
 //! `voiceprint fusion fit`: fits the fused system's weights (prior-weighted logistic
-//! regression over both models' scores and the measured channel) and its per-channel
+//! regression over both models' scores and the measured channel, then the test's net
+//! speech; the noise shift on a grid for the lowest mean FRR at 90) and its per-channel
 //! 0–100 calibration on development trial lists, and writes a fusion file
 //! (`crates/engine/fusion-default.json` is one, see docs/CALIBRATION.md).
 
@@ -12,7 +13,7 @@ use voiceprint_engine::calibration::{
 use voiceprint_engine::cohort::Cohort;
 use serde::{Deserialize, Serialize};
 use voiceprint_engine::fusion::{
-    fit_two_stage, ChannelCondition, FitTrial, Fusion, FusionFeatures, PartScore,
+    choose_noise_shift, fit_two_stage, ChannelCondition, FitTrial, Fusion, FusionFeatures, FusionWeights, PartScore,
     SpeechConditions, CONDITION_FEATURE_NAMES, DOMAIN_COHORT_SIZE, FEATURE_NAMES,
 };
 use voiceprint_engine::metrics::ScoreSet;
@@ -52,7 +53,7 @@ pub struct FitArgs {
     /// only, so the models' balance on ordinary calls stays the `--trials` fit's.
     #[arg(long, value_name = "FILE")]
     pub condition_trials: Vec<PathBuf>,
-    /// Write every trial's fusion inputs (scores, channels, net speech, SNR) here, to
+    /// Write every trial's fusion inputs (scores, channels, net speech, SNR, STNR) here, to
     /// refit later with `--features` without embedding again.
     #[arg(long, value_name = "FILE")]
     pub save_features: Option<PathBuf>,
@@ -124,20 +125,20 @@ struct FeatureList {
     /// Fits the speech-condition weights only (`--condition-trials`).
     condition_only: bool,
     /// Per trial: target (1) or not (0), CAM++ and GE2E scores, enrollment and test
-    /// narrowband degree, test net speech (s), test SNR (dB; recorded for analysis, the
-    /// fusion does not weigh it, docs/CALIBRATION.md).
-    trials: Vec<[f64; 7]>,
+    /// narrowband degree, test net speech (s), test SNR (dB, VAD-split; recorded for
+    /// analysis, the fusion does not weigh it, docs/CALIBRATION.md), test STNR (dB).
+    trials: Vec<[f64; 8]>,
 }
 
 impl FeatureList {
     fn fit_trials(&self, list: usize) -> impl Iterator<Item = FitTrial> + '_ {
-        self.trials.iter().map(move |&[target, campplus, ge2e, enroll_nb, test_nb, seconds, _snr]| FitTrial {
+        self.trials.iter().map(move |&[target, campplus, ge2e, enroll_nb, test_nb, seconds, _snr, stnr]| FitTrial {
             features: FusionFeatures {
                 campplus,
                 ge2e,
                 enroll_narrowband: enroll_nb,
                 test_narrowband: test_nb,
-                test_conditions: SpeechConditions { net_speech_seconds: seconds },
+                test_conditions: SpeechConditions { net_speech_seconds: seconds, stnr_db: Some(stnr) },
             },
             target: target == 1.0,
             list,
@@ -184,9 +185,6 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
             ChannelCondition::ALL[(0..3).max_by_key(|&c| counts[c]).unwrap_or(0)]
         })
         .collect();
-    let weights =
-        fit_two_stage(&fit_trials, |list| !file.lists[list].condition_only, args.l2, args.duration_rescale)?;
-    let fused = |t: &FitTrial| weights.score(&t.features);
     let set_of = |index: usize, score: &dyn Fn(&FitTrial) -> f64| -> Result<ScoreSet, CliError> {
         let pick = |target: bool| {
             fit_trials
@@ -198,21 +196,43 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         ScoreSet::new(pick(true), pick(false))
             .map_err(|e| CliError::Failed(format!("{}: {e}", names[index])))
     };
-    let mut calibrations = Vec::new();
-    for condition in ChannelCondition::ALL {
-        let sets = (0..names.len())
-            .filter(|&i| list_conditions[i] == condition)
-            .map(|i| set_of(i, &fused))
-            .collect::<Result<Vec<_>, _>>()?;
-        if sets.is_empty() {
-            return Err(CliError::Usage(format!(
-                "no {} list given: the fusion is calibrated per channel condition (wideband, \
-                 narrowband, cross-channel), give lists of each",
-                condition.as_str()
-            )));
+    // Each channel condition's anchors from its lists' fused scores.
+    let calibrate = |weights: &FusionWeights| -> Result<[Calibration; 3], CliError> {
+        let fused = |t: &FitTrial| weights.score(&t.features);
+        let mut calibrations = Vec::new();
+        for condition in ChannelCondition::ALL {
+            let sets = (0..names.len())
+                .filter(|&i| list_conditions[i] == condition)
+                .map(|i| set_of(i, &fused))
+                .collect::<Result<Vec<_>, _>>()?;
+            if sets.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "no {} list given: the fusion is calibrated per channel condition (wideband, \
+                     narrowband, cross-channel), give lists of each",
+                    condition.as_str()
+                )));
+            }
+            calibrations.push(fit(&sets)?.calibration);
         }
-        calibrations.push(fit(&sets)?.calibration);
-    }
+        Ok([calibrations[0], calibrations[1], calibrations[2]])
+    };
+    // The noise shift's objective: mean FRR at 90 over every list, anchors set anew.
+    let mean_frr_at_90 = |weights: &FusionWeights| -> Result<f64, CliError> {
+        let calibrations = calibrate(weights)?;
+        let fused = |t: &FitTrial| weights.score(&t.features);
+        let mut total = 0.0;
+        for (i, condition) in list_conditions.iter().enumerate() {
+            let raw_90 = calibrations[*condition as usize].raw_threshold(AUTHENTICATION_THRESHOLD)?;
+            total += set_of(i, &fused)?.at_threshold(raw_90).frr;
+        }
+        Ok(total / names.len() as f64)
+    };
+    let weights = choose_noise_shift(
+        fit_two_stage(&fit_trials, |list| !file.lists[list].condition_only, args.l2, args.duration_rescale)?,
+        mean_frr_at_90,
+    )?;
+    let fused = |t: &FitTrial| weights.score(&t.features);
+    let calibrations = calibrate(&weights)?;
     let mut fitted_on: Vec<String> = file
         .lists
         .iter()
@@ -224,7 +244,6 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
             file.snorm_top_n
         ));
     }
-    let calibrations = [calibrations[0], calibrations[1], calibrations[2]];
     let mut fusion = Fusion::new(part_score, weights, calibrations, fitted_on);
     fusion.snorm_top_n = file.snorm_top_n;
     fusion.cohort_size = file.cohort_size;
@@ -320,7 +339,8 @@ fn score_lists(args: &FitArgs, part_score: PartScore) -> Result<FeatureFile, Cli
                         let f = s.fusion.expect("fused scorer");
                         let c = f.test_conditions;
                         // Scored, so embedded.
-                        let snr_db = embedded.get(&t.test).map_or(f64::NAN, |e| e.snr_db);
+                        let (snr_db, stnr_db) =
+                            embedded.get(&t.test).map_or((f64::NAN, f64::NAN), |e| (e.snr_db, e.stnr_db));
                         Some([
                             f64::from(u8::from(label == Label::Target)),
                             f.campplus,
@@ -329,6 +349,7 @@ fn score_lists(args: &FitArgs, part_score: PartScore) -> Result<FeatureFile, Cli
                             f.test_narrowband,
                             c.net_speech_seconds,
                             snr_db,
+                            stnr_db,
                         ])
                     }
                     _ => None,

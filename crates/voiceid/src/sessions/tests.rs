@@ -76,3 +76,22 @@ fn session_locks_serialise_one_session_and_spread_others() {
     assert!(other.is_some());
     drop(a);
 }
+
+#[test]
+fn a_call_is_scored_with_its_net_speech_and_its_stream_s_stnr() {
+    let mut acc = Accumulator::new("campplus", 2);
+    acc.add(&[1.0, 0.0], 2.5).unwrap();
+    let quality = StoredQuality {
+        net_speech_seconds: 2.5,
+        snr_db: 12.0,
+        clipped_fraction: 0.0,
+        stnr_db: Some(8.0),
+    };
+    let c = speech_conditions(&acc, Some(&quality));
+    assert_eq!((c.net_speech_seconds, c.stnr_db), (2.5, Some(8.0)));
+    // No stream measurement (or one stored before STNR was kept): scored as clean.
+    assert_eq!(speech_conditions(&acc, None).stnr_db, None);
+    let older: StoredQuality =
+        serde_json::from_str(r#"{"net_speech_seconds":2.5,"snr_db":12.0,"clipped_fraction":0.0}"#).unwrap();
+    assert_eq!(speech_conditions(&acc, Some(&older)).stnr_db, None);
+}
