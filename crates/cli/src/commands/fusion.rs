@@ -196,34 +196,38 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         ScoreSet::new(pick(true), pick(false))
             .map_err(|e| CliError::Failed(format!("{}: {e}", names[index])))
     };
+    // Every list's fused scores under `weights`, sorted once for both the anchors and
+    // the FRR at 90 that judge them.
+    let fused_sets = |weights: &FusionWeights| -> Result<Vec<ScoreSet>, CliError> {
+        (0..names.len()).map(|i| set_of(i, &|t: &FitTrial| weights.score(&t.features))).collect()
+    };
     // Each channel condition's anchors from its lists' fused scores.
-    let calibrate = |weights: &FusionWeights| -> Result<[Calibration; 3], CliError> {
-        let fused = |t: &FitTrial| weights.score(&t.features);
+    let calibrate = |sets: &[ScoreSet]| -> Result<[Calibration; 3], CliError> {
         let mut calibrations = Vec::new();
         for condition in ChannelCondition::ALL {
-            let sets = (0..names.len())
+            let of_condition: Vec<ScoreSet> = (0..names.len())
                 .filter(|&i| list_conditions[i] == condition)
-                .map(|i| set_of(i, &fused))
-                .collect::<Result<Vec<_>, _>>()?;
-            if sets.is_empty() {
+                .map(|i| sets[i].clone())
+                .collect();
+            if of_condition.is_empty() {
                 return Err(CliError::Usage(format!(
                     "no {} list given: the fusion is calibrated per channel condition (wideband, \
                      narrowband, cross-channel), give lists of each",
                     condition.as_str()
                 )));
             }
-            calibrations.push(fit(&sets)?.calibration);
+            calibrations.push(fit(&of_condition)?.calibration);
         }
         Ok([calibrations[0], calibrations[1], calibrations[2]])
     };
     // The noise shift's objective: mean FRR at 90 over every list, anchors set anew.
     let mean_frr_at_90 = |weights: &FusionWeights| -> Result<f64, CliError> {
-        let calibrations = calibrate(weights)?;
-        let fused = |t: &FitTrial| weights.score(&t.features);
+        let sets = fused_sets(weights)?;
+        let calibrations = calibrate(&sets)?;
         let mut total = 0.0;
-        for (i, condition) in list_conditions.iter().enumerate() {
+        for (set, condition) in sets.iter().zip(&list_conditions) {
             let raw_90 = calibrations[*condition as usize].raw_threshold(AUTHENTICATION_THRESHOLD)?;
-            total += set_of(i, &fused)?.at_threshold(raw_90).frr;
+            total += set.at_threshold(raw_90).frr;
         }
         Ok(total / names.len() as f64)
     };
@@ -231,8 +235,8 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
         fit_two_stage(&fit_trials, |list| !file.lists[list].condition_only, args.l2, args.duration_rescale)?,
         mean_frr_at_90,
     )?;
-    let fused = |t: &FitTrial| weights.score(&t.features);
-    let calibrations = calibrate(&weights)?;
+    let fused = fused_sets(&weights)?;
+    let calibrations = calibrate(&fused)?;
     let mut fitted_on: Vec<String> = file
         .lists
         .iter()
@@ -261,11 +265,7 @@ fn fit_fusion(args: FitArgs) -> Result<(), CliError> {
     println!("|---|---|---|---|---|---|---|---|");
     for (i, name) in names.iter().enumerate() {
         let calibration: Calibration = fusion.calibration_for(list_conditions[i]);
-        let (c, g, f) = (
-            set_of(i, &|t| t.features.campplus)?,
-            set_of(i, &|t| t.features.ge2e)?,
-            set_of(i, &fused)?,
-        );
+        let (c, g, f) = (set_of(i, &|t| t.features.campplus)?, set_of(i, &|t| t.features.ge2e)?, &fused[i]);
         let p90 = f.at_threshold(calibration.raw_threshold(AUTHENTICATION_THRESHOLD)?);
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
