@@ -233,7 +233,8 @@ impl SpeechConditions {
     pub const NOMINAL_NET_SPEECH_SECONDS: f64 = 5.0;
 
     /// STNR from which a test counts as clean (noise feature zero). Measured: clean
-    /// development tests read 22–60 dB, and their scores do not move with it; below
+    /// development tests read 25–58 dB (AudioMNIST) and 17–83 dB (LibriSpeech, a few
+    /// audiobooks with a real noise floor), and their scores do not move with it; below
     /// about 25 dB noisy tests' target scores fall (docs/CALIBRATION.md, "Noise").
     pub const CLEAN_STNR_DB: f64 = 25.0;
 
